@@ -1,0 +1,193 @@
+"""The `hpo` command line: parse, call, print. Heavy libraries load inside commands only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from hpo.errors import HpoError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly_errors(func: F) -> F:
+    """HpoError -> one line on stderr and its exit code; never a traceback for bad input."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HpoError as err:
+            click.echo(f"hpo: error: {err}", err=True)
+            sys.exit(err.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _echo_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=None, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hpo")
+def main() -> None:
+    """hpo: hyperparameter sweeps for Keras models, every trial tracked in MLflow."""
+
+
+tracking_option = click.option(
+    "--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db, artifacts in mlruns/)."
+)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--strategy", help="Search strategy (see `hpo strategies`).")
+@click.option("--trials", type=click.IntRange(min=1), help="Trial budget (finished trials).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds budget.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs per trial.")
+@click.option("--seed", type=int, help="Seed for the split and the strategy.")
+@click.option("--study", help="Study name; an existing study is resumed.")
+@tracking_option
+@click.option("--storage", help="Ledger URL (default: the journal file hpo-ledger.journal).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Training processes on this machine.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_friendly_errors
+def run(
+    config: str,
+    strategy: str | None,
+    trials: int | None,
+    timeout: float | None,
+    epochs: int | None,
+    seed: int | None,
+    study: str | None,
+    tracking_uri: str | None,
+    storage: str | None,
+    workers: int,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Run (or resume) a sweep described by CONFIG."""
+    from hpo.config import load_experiment
+    from hpo.preflight import check
+
+    experiment = load_experiment(config).with_overrides(
+        **{
+            "strategy.name": strategy,
+            "budget.trials": trials,
+            "budget.timeout_s": timeout,
+            "budget.epochs": epochs,
+            "seed": seed,
+        }
+    )
+    checked = check(experiment, source=config)
+
+    from hpo.progress import progress_bar
+    from hpo.sweep import SweepOptions, default_study_name, run_sweep
+    from hpo.tracking import resolve_tracking_uri
+
+    options = SweepOptions(
+        study=study or default_study_name(experiment.name),
+        tracking_uri=resolve_tracking_uri(tracking_uri, experiment.tracking.uri),
+        storage=storage,
+        workers=workers,
+    )
+    with progress_bar(
+        options.study, experiment.objective.metric, enabled=not quiet and sys.stderr.isatty()
+    ) as on_progress:
+        summary = run_sweep(checked, options, on_progress)
+    if as_json:
+        _echo_json(summary.to_json())
+    else:
+        from hpo.report import sweep_text
+
+        click.echo(sweep_text(summary))
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@_friendly_errors
+def validate(config: str) -> None:
+    """Check CONFIG, its search space and its data source; print a summary."""
+    from hpo.config import load_experiment
+    from hpo.preflight import check
+
+    checked = check(load_experiment(config), source=config)
+    from hpo.report import validation_text
+
+    click.echo(validation_text(checked.summary()))
+
+
+def _open_sweep(experiment: str, study: str | None, tracking_uri: str | None) -> Any:
+    from hpo.results import open_sweep
+
+    return open_sweep(experiment, study, tracking_uri)
+
+
+@main.command()
+@click.argument("experiment")
+@click.option("--study", help="Study name (default: the latest sweep of EXPERIMENT).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@tracking_option
+@_friendly_errors
+def trials(experiment: str, study: str | None, fmt: str, tracking_uri: str | None) -> None:
+    """List the trials of a sweep, best first."""
+    from hpo.report import trials_csv, trials_table
+
+    sweep = _open_sweep(experiment, study, tracking_uri)
+    records = sweep.sorted_trials()
+    if fmt == "json":
+        _echo_json([r.to_json() for r in records])
+    elif fmt == "csv":
+        click.echo(trials_csv(records), nl=False)
+    else:
+        click.echo(trials_table(records, sweep.info.objective))
+
+
+@main.command()
+@click.argument("experiment")
+@click.option("--study", help="Study name (default: the latest sweep of EXPERIMENT).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@tracking_option
+@_friendly_errors
+def best(experiment: str, study: str | None, as_json: bool, tracking_uri: str | None) -> None:
+    """Show the best trial of a sweep."""
+    from hpo.report import best_text
+
+    sweep = _open_sweep(experiment, study, tracking_uri)
+    record = sweep.best()
+    if as_json:
+        _echo_json({"study": sweep.info.study, **record.to_json()})
+    else:
+        click.echo(best_text(sweep.info, record))
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@tracking_option
+@_friendly_errors
+def ui(port: int, tracking_uri: str | None) -> None:
+    """Open the MLflow UI on the same backend, bound to 127.0.0.1."""
+    import subprocess
+
+    from hpo.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri, None)
+    click.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C to stop)", err=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(port)]
+    try:
+        sys.exit(subprocess.call(command))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The shared model factory: builder name -> function, looked up lazily.
+
+A builder has the signature `build(params, input_shape, n_classes) -> keras.Model` and
+returns a compiled model. Built-in families declare the parameter names they take in
+`FAMILIES` (per-layer names as `units_*`) so a typo in a search space is caught when
+the config is validated, not in the middle of a sweep. A user's own builder is named
+`python:package.module:function`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from hpo.errors import UserInputError
+
+Builder = Callable[..., Any]
+
+_COMMON = frozenset({"optimizer", "learning_rate", "momentum", "weight_decay"})
+
+# name -> (module, parameter names it takes). The names live here, not in the family
+# modules, so validating a config never imports keras.
+FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
+    "mlp": (
+        "hpo.models.mlp",
+        _COMMON
+        | {
+            "n_layers",
+            "units",
+            "units_*",
+            "dropout",
+            "dropout_*",
+            "activation",
+            "batch_norm",
+            "kernel_regularizer",
+            "regularization",
+            "kernel_initializer",
+        },
+    ),
+    "cnn": (
+        "hpo.models.cnn",
+        _COMMON
+        | {
+            "n_conv",
+            "filters",
+            "filters_*",
+            "kernel_size",
+            "pooling",
+            "conv_batch_norm",
+            "head",
+            "dense_units",
+            "dropout",
+            "activation",
+        },
+    ),
+}
+
+# parameters the trial pipeline consumes itself, valid for every builder
+TRAINING_PARAMS = frozenset({"batch_size"})
+
+
+def get_builder(name: str) -> Builder:
+    """Resolve a builder name (a family, or python:module:function) to a callable."""
+    if name.startswith("python:"):
+        target = name.removeprefix("python:")
+        module_name, _, attr = target.partition(":")
+        if not module_name or not attr:
+            raise UserInputError(
+                "a Python builder is written python:package.module:function", field="model.builder"
+            )
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as err:
+            raise UserInputError(
+                f"cannot import {module_name!r}: {err}", field="model.builder"
+            ) from None
+        builder = getattr(module, attr, None)
+        if not callable(builder):
+            raise UserInputError(f"{module_name!r} has no function {attr!r}", field="model.builder")
+        return builder  # type: ignore[no-any-return]
+    if name not in FAMILIES:
+        raise UserInputError(
+            f"unknown builder {name!r} (known: {', '.join(FAMILIES)}, or python:module:function)",
+            field="model.builder",
+        )
+    return importlib.import_module(FAMILIES[name][0]).build  # type: ignore[no-any-return]
+
+
+def accepted_params(name: str) -> frozenset[str] | None:
+    """The parameter names a built-in family takes (None: a user builder, unchecked)."""
+    if name not in FAMILIES:
+        return None
+    return FAMILIES[name][1] | TRAINING_PARAMS
+
+
+def check_params(name: str, params: Iterable[str]) -> None:
+    """Reject a search-space parameter the builder does not take, listing the ones it does."""
+    accepts = accepted_params(name)
+    if accepts is None:
+        return
+    patterns = [re.compile(re.escape(a).replace(r"\*", r"\d+") + "$") for a in accepts]
+    for param in params:
+        if not any(p.match(param) for p in patterns):
+            raise UserInputError(
+                f"builder {name!r} does not take {param!r} "
+                f"(it takes: {', '.join(sorted(accepts))})",
+                field=f"search_space.{param}",
+            )

@@ -1,0 +1,351 @@
+"""The neutral search space: one description every strategy backend compiles from.
+
+A space is an ordered tuple of parameters. Order matters: a conditional parameter always
+comes after the parameter it depends on, so any backend can walk the tuple define-by-run
+(Optuna style) and skip what is inactive. Per-layer groups ("a layer count, then per-layer
+units/dropout") are expanded here into plain parameters with conditions, so backends only
+ever see four kinds: float, int, categorical and fixed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Scalar = str | int | float | bool | None
+
+# --------------------------------------------------------------------------- YAML schema
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: dict[str, Scalar | list[Scalar]] | None = Field(
+        default=None, description="active only when another parameter has one of these values"
+    )
+
+
+class FloatSpec(_Spec):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    @model_validator(mode="after")
+    def _check_range(self) -> FloatSpec:
+        _check_bounds(self.low, self.high, self.log)
+        if self.step is not None and (self.step <= 0 or self.log):
+            raise ValueError("step must be > 0 and cannot be combined with log")
+        return self
+
+
+class IntSpec(_Spec):
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check_range(self) -> IntSpec:
+        _check_bounds(self.low, self.high, self.log)
+        if self.step < 1:
+            raise ValueError("step must be >= 1")
+        if self.log and self.step != 1:
+            raise ValueError("step cannot be combined with log")
+        return self
+
+
+class CategoricalSpec(_Spec):
+    type: Literal["categorical"]
+    choices: list[Scalar]
+
+    @field_validator("choices")
+    @classmethod
+    def _non_empty(cls, choices: list[Scalar]) -> list[Scalar]:
+        if not choices:
+            raise ValueError("choices must not be empty")
+        if len({repr(c) for c in choices}) != len(choices):
+            raise ValueError("choices must be unique")
+        return choices
+
+
+class FixedSpec(_Spec):
+    type: Literal["fixed"]
+    value: Scalar
+
+
+ParamSpec = Annotated[FloatSpec | IntSpec | CategoricalSpec | FixedSpec, Field(discriminator="type")]
+
+
+class LayerCountSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    low: int = Field(ge=0)
+    high: int = Field(ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> LayerCountSpec:
+        _check_bounds(self.low, self.high, log=False)
+        return self
+
+
+class LayerGroupSpec(BaseModel):
+    """`n_layers: {count: {low, high}, per_layer: {units: ..., dropout: ...}}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    count: LayerCountSpec
+    per_layer: dict[str, ParamSpec]
+
+    @field_validator("per_layer")
+    @classmethod
+    def _no_conditions(cls, per_layer: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
+        for name, spec in per_layer.items():
+            if spec.when is not None:
+                raise ValueError(f"{name}: per-layer parameters cannot have 'when'")
+        return per_layer
+
+
+def _coerce_shorthand(value: Any) -> Any:
+    """`batch_size: 64` is shorthand for `{type: fixed, value: 64}`."""
+    if isinstance(value, dict):
+        return value
+    return {"type": "fixed", "value": value}
+
+
+class SearchSpaceSpec(BaseModel):
+    """The YAML form of a search space (inline in an experiment or a file in search_spaces/)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    layers: dict[str, LayerGroupSpec] = Field(default_factory=dict)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _shorthand(cls, params: Any) -> Any:
+        if isinstance(params, dict):
+            return {name: _coerce_shorthand(value) for name, value in params.items()}
+        return params
+
+    @model_validator(mode="after")
+    def _compiles(self) -> SearchSpaceSpec:
+        if not self.params and not self.layers:
+            raise ValueError("the search space is empty: add 'params' or 'layers'")
+        compile_space(self)  # raises ValueError with the offending parameter named
+        return self
+
+
+def _check_bounds(low: float, high: float, log: bool) -> None:
+    if low > high:
+        raise ValueError(f"low ({low}) must be <= high ({high})")
+    if log and low <= 0:
+        raise ValueError(f"log scale needs low > 0 (got {low})")
+
+
+# --------------------------------------------------------------------------- neutral space
+
+Kind = Literal["float", "int", "categorical", "fixed"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Active only when `parent` currently has one of `values`."""
+
+    parent: str
+    values: tuple[Scalar, ...]
+
+    def holds(self, assigned: Mapping[str, Any]) -> bool:
+        return self.parent in assigned and assigned[self.parent] in self.values
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searchable (or fixed) hyperparameter in backend-neutral form."""
+
+    name: str
+    kind: Kind
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Scalar, ...] = ()
+    value: Scalar = None
+    condition: Condition | None = None
+
+    def contains(self, value: Any) -> bool:
+        """True when `value` is a value this parameter can take."""
+        if self.kind == "fixed":
+            return bool(value == self.value)
+        if self.kind == "categorical":
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        assert self.low is not None and self.high is not None
+        if self.kind == "int" and int(value) != value:
+            return False
+        return self.low - 1e-12 <= value <= self.high + 1e-12
+
+    def default(self) -> Scalar:
+        """A deterministic in-range value (the middle), used for dry runs and docs."""
+        if self.kind == "fixed":
+            return self.value
+        if self.kind == "categorical":
+            return self.choices[0]
+        assert self.low is not None and self.high is not None
+        mid = math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2
+        return round(mid) if self.kind == "int" else mid
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """An ordered, validated tuple of parameters (parents always before children)."""
+
+    params: tuple[Param, ...]
+    layer_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def __getitem__(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        raise KeyError(name)
+
+    def uses(self, kind: Kind) -> bool:
+        return any(p.kind == kind for p in self.params)
+
+    @property
+    def has_log(self) -> bool:
+        return any(p.log for p in self.params)
+
+    @property
+    def has_conditions(self) -> bool:
+        return any(p.condition is not None for p in self.params)
+
+    def sample(self, draw: Callable[[Param], Any]) -> dict[str, Any]:
+        """Walk the space define-by-run: `draw` is asked only for active parameters."""
+        assigned: dict[str, Any] = {}
+        for param in self.params:
+            if param.condition is not None and not param.condition.holds(assigned):
+                continue
+            assigned[param.name] = param.value if param.kind == "fixed" else draw(param)
+        return assigned
+
+    def active_names(self, assigned: Mapping[str, Any]) -> list[str]:
+        """The names that are active given a full assignment."""
+        active: dict[str, Any] = {}
+        for param in self.params:
+            if param.condition is None or param.condition.holds(active):
+                if param.name in assigned:
+                    active[param.name] = assigned[param.name]
+        return list(active)
+
+    def contains(self, assigned: Mapping[str, Any]) -> bool:
+        """True when `assigned` is exactly a valid point of this space."""
+        active = self.active_names(assigned)
+        if set(active) != set(assigned):
+            return False
+        return all(self[name].contains(assigned[name]) for name in active)
+
+
+def per_layer(params: Mapping[str, Any], key: str, count: str = "n_layers") -> list[Any]:
+    """Per-layer values `key_0 .. key_{n-1}` for a model builder, `key` as the fallback."""
+    n = int(params.get(count, 1))
+    return [params.get(f"{key}_{i}", params.get(key)) for i in range(n)]
+
+
+# --------------------------------------------------------------------------- compilation
+
+
+def _param_from_spec(name: str, spec: Any, condition: Condition | None) -> Param:
+    if isinstance(spec, FloatSpec):
+        return Param(name, "float", spec.low, spec.high, spec.log, spec.step, condition=condition)
+    if isinstance(spec, IntSpec):
+        step = float(spec.step) if spec.step != 1 else None
+        return Param(name, "int", spec.low, spec.high, spec.log, step, condition=condition)
+    if isinstance(spec, CategoricalSpec):
+        return Param(name, "categorical", choices=tuple(spec.choices), condition=condition)
+    assert isinstance(spec, FixedSpec)
+    return Param(name, "fixed", value=spec.value, condition=condition)
+
+
+def _values_of(param: Param) -> Iterable[Scalar] | None:
+    """The finite set of values a parameter can take, or None when it is continuous."""
+    if param.kind == "categorical":
+        return param.choices
+    if param.kind == "fixed":
+        return (param.value,)
+    if param.kind == "int":
+        assert param.low is not None and param.high is not None
+        return range(int(param.low), int(param.high) + 1, int(param.step or 1))
+    return None
+
+
+def compile_space(spec: SearchSpaceSpec) -> SearchSpace:
+    """Turn the YAML form into the neutral form, checking every condition refers to a
+    finite-valued parameter and a value it can actually take."""
+    pending: dict[str, Param] = {}
+    layer_groups: dict[str, tuple[str, ...]] = {}
+
+    for count_name, group in spec.layers.items():
+        count = Param(count_name, "int", group.count.low, group.count.high)
+        pending[count_name] = count
+        names: list[str] = []
+        for i in range(group.count.high):
+            active_counts = tuple(range(max(i + 1, group.count.low), group.count.high + 1))
+            for key, layer_spec in group.per_layer.items():
+                layer_name = f"{key}_{i}"
+                condition = None if i < group.count.low else Condition(count_name, active_counts)
+                pending[layer_name] = _param_from_spec(layer_name, layer_spec, condition)
+                names.append(layer_name)
+        layer_groups[count_name] = tuple(names)
+
+    for name, param_spec in spec.params.items():
+        if name in pending:
+            raise ValueError(f"{name}: defined twice (once by a per-layer group)")
+        condition = None
+        if param_spec.when is not None:
+            if len(param_spec.when) != 1:
+                raise ValueError(f"{name}: 'when' takes exactly one parent parameter")
+            ((parent, values),) = param_spec.when.items()
+            wanted = tuple(values) if isinstance(values, list) else (values,)
+            condition = Condition(parent, wanted)
+        pending[name] = _param_from_spec(name, param_spec, condition)
+
+    ordered: list[Param] = []
+    placed: set[str] = set()
+    while pending:
+        progressed = False
+        for name, param in list(pending.items()):
+            cond = param.condition
+            if cond is not None and cond.parent not in placed:
+                if cond.parent not in pending:
+                    raise ValueError(f"{name}: 'when' refers to unknown parameter {cond.parent!r}")
+                continue
+            if cond is not None:
+                parent = next(p for p in ordered if p.name == cond.parent)
+                allowed = _values_of(parent)
+                if allowed is None:
+                    raise ValueError(
+                        f"{name}: 'when' needs a categorical, int or fixed parent, "
+                        f"but {cond.parent!r} is a float"
+                    )
+                allowed = list(allowed)
+                missing = [v for v in cond.values if v not in allowed]
+                if missing:
+                    raise ValueError(
+                        f"{name}: 'when' value {missing[0]!r} is not a value of {cond.parent!r}"
+                    )
+            ordered.append(param)
+            placed.add(name)
+            del pending[name]
+            progressed = True
+        if not progressed:
+            raise ValueError(f"conditions form a cycle among: {', '.join(sorted(pending))}")
+    return SearchSpace(tuple(ordered), layer_groups)

@@ -1,0 +1,389 @@
+"""Run a sweep: strategy.ask -> trial pipeline (in a worker process) -> tracker -> tell.
+
+The orchestrating process never imports TensorFlow. It owns the ledger (Optuna study),
+the MLflow sweep run and the strategy; workers only train and evaluate. Faults end in a
+consistent state: a trial is FAIL in both the ledger and MLflow, the sweep run is KILLED
+or FAILED, never left RUNNING.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hpo.errors import Interrupted, SweepAborted, UserInputError
+from hpo.executor import TrialExecutor, TrialTask
+from hpo.ledger import Ledger, LedgerTrial, mask_url
+from hpo.metrics import METRIC_NAMES
+from hpo.preflight import Checked
+from hpo.strategies import create_strategy
+from hpo.strategies.base import Outcome, Strategy, TrialRequest
+from hpo.tracking import Tracker
+from hpo.training import TrialResult
+
+
+def default_study_name(experiment_name: str) -> str:
+    return f"{experiment_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass
+class SweepOptions:
+    study: str
+    tracking_uri: str
+    storage: str | None = None
+    workers: int = 1
+
+
+@dataclass
+class Best:
+    trial: int
+    run_id: str | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trial": self.trial,
+            "run_id": self.run_id,
+            "params": self.params,
+            "metrics": {k: self.metrics.get(k) for k in METRIC_NAMES},
+        }
+
+
+@dataclass
+class SweepSummary:
+    experiment: str
+    study: str
+    strategy: str
+    sweep_run_id: str
+    states: dict[str, int]
+    best: Best | None
+    objective: str
+    wall_seconds: float = 0.0
+    new_trials: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            "study": self.study,
+            "strategy": self.strategy,
+            "sweep_run_id": self.sweep_run_id,
+            "n_trials": sum(self.states.values()),
+            "states": self.states,
+            "best": self.best.to_json() if self.best else None,
+        }
+
+
+ProgressHook = Callable[[int, int, float | None], None]  # (finished, total, best value)
+
+
+@dataclass
+class _InFlight:
+    request: TrialRequest
+    run_id: str
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends a sweep exactly like Ctrl-C does."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@dataclass
+class Sweep:
+    checked: Checked
+    options: SweepOptions
+    on_progress: ProgressHook | None = None
+    _in_flight: dict[Future[TrialResult], _InFlight] = field(default_factory=dict)
+
+    def run(self) -> SweepSummary:
+        exp = self.checked.experiment
+        started = time.perf_counter()
+        executor = TrialExecutor(exp, self.checked.dataset, self.options.tracking_uri,
+                                 self.options.workers)
+        try:
+            ledger = self._open_ledger()
+            strategy = create_strategy(
+                exp.strategy.name, exp.strategy.options, self.checked.space,
+                self.checked.directions, exp.seed,
+            )
+            strategy.attach(ledger)
+            tracker = Tracker(self.options.tracking_uri)
+            experiment_id, sweep_run_id = self._open_sweep_run(tracker, ledger)
+        except BaseException:
+            executor.kill()
+            raise
+        self.ledger, self.strategy, self.tracker = ledger, strategy, tracker
+        self.experiment_id, self.sweep_run_id = experiment_id, sweep_run_id
+        self.executor = executor
+        self.started = started
+
+        status = "FAILED"
+        try:
+            with _sigterm_as_interrupt():
+                self._loop()
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            with _signals_ignored():
+                self._abandon_in_flight("interrupted (Ctrl-C or SIGTERM)", killed=True)
+                status = "KILLED"
+                self._finish(status)
+            raise Interrupted(
+                f"sweep interrupted; completed trials are kept: resume with "
+                f"--study {ledger.name}"
+            ) from None
+        except BaseException as err:
+            with _signals_ignored():
+                self._abandon_in_flight(f"sweep stopped: {err}", killed=True)
+                self._finish("FAILED")
+            raise
+        summary = self._finish(status)
+        return summary
+
+    # ---------------------------------------------------------------- setup
+
+    def _open_ledger(self) -> Ledger:
+        exp = self.checked.experiment
+        ledger = Ledger.open(self.options.storage, self.options.study, self.checked.directions)
+        attrs = ledger.attrs()
+        fingerprint = {
+            "hpo.search_sha256": exp.search_sha256(),
+            "hpo.data_sha256": self.checked.dataset.fingerprint,
+        }
+        if "hpo.search_sha256" in attrs:
+            for key, value in fingerprint.items():
+                if attrs.get(key) != value:
+                    what = "data" if "data" in key else "search space, data, model or objective"
+                    raise UserInputError(
+                        f"study {ledger.name!r} was run with a different {what}; "
+                        "use a new --study name",
+                        field="--study",
+                    )
+        else:
+            ledger.set_attrs({**fingerprint, "hpo.experiment": exp.experiment_name})
+        stale = ledger.fail_running("its process ended before the trial finished")
+        self.stale_trials = stale
+        return ledger
+
+    def _open_sweep_run(self, tracker: Tracker, ledger: Ledger) -> tuple[str, str]:
+        exp = self.checked.experiment
+        experiment_id = tracker.experiment_id(exp.experiment_name)
+        assert experiment_id is not None
+        existing = tracker.find_sweep(experiment_id, ledger.name)
+        tags = {
+            "hpo.strategy": exp.strategy.name,
+            "hpo.config_sha256": exp.sha256(),
+            "hpo.data_sha256": self.checked.dataset.fingerprint,
+            "hpo.objective": exp.objective.metric,
+            "hpo.direction": exp.objective.direction,
+            "hpo.average": exp.objective.average,
+            "hpo.model_builder": exp.model.builder,
+            "hpo.storage": mask_url(self.options.storage or "journal (default)"),
+        }
+        run_id = tracker.start_sweep(experiment_id, ledger.name, tags, exp.to_yaml(), existing)
+        if existing is not None:
+            tracker.end_stale_trials(
+                experiment_id, run_id, "its process ended before the trial finished"
+            )
+        return experiment_id, run_id
+
+    # ---------------------------------------------------------------- the loop
+
+    def _loop(self) -> None:
+        exp = self.checked.experiment
+        budget = exp.budget
+        deadline = (self.started + budget.timeout_s) if budget.timeout_s else None
+        self._report()
+        while True:
+            counted = self.ledger.n_counted()
+            room = budget.trials - counted - len(self._in_flight)
+            timed_out = deadline is not None and time.perf_counter() >= deadline
+            while room > 0 and not timed_out and len(self._in_flight) < self.options.workers:
+                self._submit(self.strategy.ask())
+                room -= 1
+            if not self._in_flight:
+                return
+            done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED, timeout=1.0)
+            for future in done:
+                self._record(future)
+            self._check_initial_failures()
+
+    def _submit(self, request: TrialRequest) -> None:
+        exp = self.checked.experiment
+        run_id = self.tracker.start_trial(
+            self.experiment_id,
+            self.sweep_run_id,
+            request.number,
+            request.params,
+            {"hpo.strategy": exp.strategy.name, "hpo.study": self.ledger.name},
+        )
+        self.ledger.set_run_id(request.number, run_id)
+        best = self.best()
+        task = TrialTask(
+            number=request.number,
+            params=request.params,
+            seed=exp.seed + request.number,
+            run_id=run_id,
+            model_threshold=best.metrics.get(exp.objective.metric) if best else None,
+            log_model=exp.tracking.log_models,
+        )
+        self._in_flight[self.executor.submit(task)] = _InFlight(request, run_id)
+
+    def _record(self, future: Future[TrialResult]) -> None:
+        flight = self._in_flight.pop(future)
+        try:
+            result = future.result()
+        except BrokenProcessPool:
+            result = TrialResult(state="FAIL", error="the training process died")
+            self._abandon_in_flight("the training process died", killed=False)
+            self.executor.restart()
+        except Exception as err:  # pickling or a bug in the worker: fail this trial only
+            result = TrialResult(state="FAIL", error=f"{type(err).__name__}: {err}")
+        self._store(flight, result)
+
+    def _store(self, flight: _InFlight, result: TrialResult, *, killed: bool = False,
+               interrupted: bool = False) -> None:
+        exp = self.checked.experiment
+        value = result.objective(exp.objective.metric)
+        state = result.state if (value is not None or result.state != "COMPLETE") else "FAIL"
+        metrics = dict(result.metrics)
+        if result.state != "FAIL" or result.fit_seconds:
+            metrics.update(
+                fit_seconds=result.fit_seconds,
+                trial_seconds=result.trial_seconds,
+                predict_seconds=result.predict_seconds,
+                build_seconds=result.build_seconds,
+                n_params=float(result.n_params),
+                epochs=float(result.epochs_run),
+            )
+        self.tracker.finish_trial(
+            flight.run_id,
+            state,
+            metrics=metrics,
+            history=result.history,
+            error=result.error if state == "FAIL" else None,
+            extra_tags={"hpo.model": "logged"} if result.model_logged else None,
+            killed=killed,
+        )
+        values = (value,) if value is not None else None
+        self.ledger.finish(
+            flight.request.number,
+            state,  # type: ignore[arg-type]
+            values,
+            metrics=result.metrics,
+            error=result.error,
+            interrupted=interrupted,
+        )
+        self.strategy.tell(flight.request, Outcome(state, values))  # type: ignore[arg-type]
+        self._report()
+
+    def _abandon_in_flight(self, reason: str, *, killed: bool) -> None:
+        """Kill the workers and mark every running trial FAIL (kept out of the budget)."""
+        self.executor.kill()
+        for flight in list(self._in_flight.values()):
+            self._store(
+                flight, TrialResult(state="FAIL", error=reason), killed=killed, interrupted=True
+            )
+        self._in_flight.clear()
+
+    def _check_initial_failures(self) -> None:
+        limit = self.checked.experiment.budget.max_initial_failures
+        counted = [t for t in self.ledger.trials() if t.counts_toward_budget]
+        first = sorted(counted, key=lambda t: t.number)[:limit]
+        if len(first) >= limit and all(t.state == "FAIL" for t in first):
+            errors = [t for t in self.ledger.trials() if t.state == "FAIL"]
+            last = self._last_error(errors[-1]) if errors else "unknown"
+            raise SweepAborted(f"the first {limit} trials all failed; last error: {last}")
+
+    def _last_error(self, trial: LedgerTrial) -> str:
+        raw = self.ledger.study.trials[trial.number].user_attrs.get("hpo.error")
+        return str(raw or "unknown")
+
+    # ---------------------------------------------------------------- results
+
+    def best(self) -> Best | None:
+        direction = self.checked.experiment.objective.direction
+        complete = [t for t in self.ledger.trials() if t.state == "COMPLETE" and t.values]
+        if not complete:
+            return None
+        sign = -1.0 if direction == "maximize" else 1.0
+        top = min(complete, key=lambda t: (sign * t.values[0], t.number))  # type: ignore[index]
+        return Best(top.number, top.run_id, top.params, top.metrics)
+
+    def _report(self) -> None:
+        if self.on_progress is None:
+            return
+        best = self.best()
+        metric = self.checked.experiment.objective.metric
+        self.on_progress(
+            self.ledger.n_counted(),
+            self.checked.experiment.budget.trials,
+            best.metrics.get(metric) if best else None,
+        )
+
+    def _finish(self, status: str) -> SweepSummary:
+        exp = self.checked.experiment
+        states = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+        for trial in self.ledger.trials():
+            if trial.state in states:
+                states[trial.state] += 1
+        best = self.best()
+        self.tracker.end_sweep(
+            self.sweep_run_id,
+            status,
+            best_metric=exp.objective.metric,
+            best_value=best.metrics.get(exp.objective.metric) if best else None,
+            best_run_id=best.run_id if best else None,
+            summary={f"n_{k.lower()}": float(v) for k, v in states.items()},
+        )
+        if status == "FINISHED":
+            self.executor.close()
+        else:
+            self.executor.kill()
+        return SweepSummary(
+            experiment=exp.experiment_name,
+            study=self.ledger.name,
+            strategy=exp.strategy.name,
+            sweep_run_id=self.sweep_run_id,
+            states=states,
+            best=best,
+            objective=exp.objective.metric,
+            wall_seconds=time.perf_counter() - self.started,
+        )
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """A second Ctrl-C must not interrupt the clean-up of the first."""
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def run_sweep(
+    checked: Checked, options: SweepOptions, on_progress: ProgressHook | None = None
+) -> SweepSummary:
+    return Sweep(checked, options, on_progress).run()
+
+
+__all__ = ["Best", "Strategy", "SweepOptions", "SweepSummary", "default_study_name", "run_sweep"]

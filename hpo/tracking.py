@@ -1,0 +1,319 @@
+"""The one MLflow writer (and reader). No other module imports mlflow.
+
+Schema (a contract, see README): one parent run per sweep (`hpo.kind=sweep`), one child
+run per trial (`hpo.kind=trial`, `mlflow.parentRunId`), identical for every strategy.
+Explicit run ids through `MlflowClient` throughout, so several processes can log into one
+sweep safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, Run, RunTag, ViewType
+
+from hpo.metrics import METRIC_NAMES
+
+# MLflow and alembic narrate database creation at INFO; users need only warnings
+for _name in ("mlflow", "alembic"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+ARTIFACT_ROOT = "mlruns"
+MODEL_ARTIFACT = "model"
+# Explicit requirements: letting MLflow infer them costs ~10 s per logged model.
+MODEL_PIP_REQUIREMENTS = ("tensorflow", "keras", "mlflow")
+
+
+def resolve_tracking_uri(cli: str | None, config: str | None) -> str:
+    """CLI flag > config > MLFLOW_TRACKING_URI > the embedded SQLite default."""
+    import os
+
+    return cli or config or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _param_value(value: Any) -> str:
+    return str(value)[:6000]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A finished trial as MLflow shows it (read back for `hpo trials` / `hpo best`)."""
+
+    trial: int
+    run_id: str
+    state: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    has_model: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trial": self.trial,
+            "run_id": self.run_id,
+            "state": self.state,
+            "params": self.params,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    run_id: str
+    experiment_id: str
+    study: str
+    strategy: str
+    objective: str
+    direction: str
+    status: str
+    start_time: int
+
+
+class Tracker:
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+
+    # ------------------------------------------------------------------ experiments / sweeps
+
+    def experiment_id(self, name: str, *, create: bool = True) -> str | None:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                self.client.restore_experiment(experiment.experiment_id)
+            return str(experiment.experiment_id)
+        if not create:
+            return None
+        location = None
+        if self.uri.startswith("sqlite:"):
+            # keep artifacts in ./mlruns beside the database, as the README promises
+            location = (Path.cwd() / ARTIFACT_ROOT / _slug(name)).as_uri()
+        return str(self.client.create_experiment(name, artifact_location=location))
+
+    def find_sweep(self, experiment_id: str, study: str) -> SweepInfo | None:
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`hpo.kind` = 'sweep' and tags.`hpo.study` = '{_quote(study)}'",
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        return _sweep_info(runs[0]) if runs else None
+
+    def latest_sweep(self, experiment_id: str) -> SweepInfo | None:
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string="tags.`hpo.kind` = 'sweep'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        return _sweep_info(runs[0]) if runs else None
+
+    def start_sweep(
+        self,
+        experiment_id: str,
+        study: str,
+        tags: Mapping[str, str],
+        config_yaml: str,
+        existing: SweepInfo | None,
+    ) -> str:
+        """Create the sweep run, or reopen the study's existing one on resume."""
+        all_tags = {"hpo.kind": "sweep", "hpo.study": study, "mlflow.runName": study, **tags}
+        if existing is not None:
+            run_id = existing.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in all_tags.items()])
+        else:
+            run = self.client.create_run(experiment_id, tags=all_tags, run_name=study)
+            run_id = run.info.run_id
+        self.client.log_text(run_id, config_yaml, "config.yaml")
+        return run_id
+
+    def end_sweep(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        best_metric: str | None = None,
+        best_value: float | None = None,
+        best_run_id: str | None = None,
+        summary: Mapping[str, float] | None = None,
+    ) -> None:
+        metrics: list[Metric] = []
+        tags: list[RunTag] = []
+        now = _now_ms()
+        if best_metric and best_value is not None and math.isfinite(best_value):
+            metrics.append(Metric(f"best_{best_metric}", best_value, now, 0))
+        for key, value in (summary or {}).items():
+            metrics.append(Metric(key, float(value), now, 0))
+        if best_run_id:
+            tags.append(RunTag("hpo.best_run_id", best_run_id))
+        if metrics or tags:
+            self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        self.client.set_terminated(run_id, status)
+
+    # ------------------------------------------------------------------ trials
+
+    def start_trial(
+        self,
+        experiment_id: str,
+        sweep_run_id: str,
+        trial: int,
+        params: Mapping[str, Any],
+        tags: Mapping[str, str],
+    ) -> str:
+        run = self.client.create_run(
+            experiment_id,
+            run_name=f"trial-{trial}",
+            tags={
+                "mlflow.parentRunId": sweep_run_id,
+                "hpo.kind": "trial",
+                "hpo.trial": str(trial),
+                **tags,
+            },
+        )
+        run_id = run.info.run_id
+        if params:
+            self.client.log_batch(
+                run_id, params=[Param(k, _param_value(v)) for k, v in params.items()]
+            )
+        return run_id
+
+    def finish_trial(
+        self,
+        run_id: str,
+        state: str,
+        *,
+        metrics: Mapping[str, float],
+        history: Mapping[str, Sequence[float]],
+        error: str | None = None,
+        extra_tags: Mapping[str, str] | None = None,
+        killed: bool = False,
+    ) -> None:
+        """One batch of metrics and tags, then the terminal status (FAILED for a FAIL)."""
+        now = _now_ms()
+        batch = [
+            Metric(k, float(v), now, 0)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))
+        ]
+        for key in ("loss", "val_loss"):
+            for epoch, value in enumerate(history.get(key, ())):
+                if math.isfinite(value):
+                    batch.append(Metric(key, float(value), now, epoch))
+        tags = [RunTag("hpo.state", state)]
+        if error:
+            tags.append(RunTag("hpo.error", error.replace("\n", " ")[:500]))
+        tags.extend(RunTag(k, v) for k, v in (extra_tags or {}).items())
+        # log_batch takes at most 1000 metrics per call
+        for start in range(0, max(len(batch), 1), 1000):
+            self.client.log_batch(
+                run_id, metrics=batch[start : start + 1000], tags=tags if start == 0 else []
+            )
+        status = "KILLED" if killed else ("FAILED" if state == "FAIL" else "FINISHED")
+        self.client.set_terminated(run_id, status)
+
+    def end_stale_trials(self, experiment_id: str, sweep_run_id: str, reason: str) -> int:
+        """End child runs left RUNNING by a dead process: FAIL, never RUNNING forever."""
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=(
+                f"tags.`mlflow.parentRunId` = '{sweep_run_id}' and attributes.status = 'RUNNING'"
+            ),
+            max_results=1000,
+        )
+        for run in runs:
+            self.finish_trial(run.info.run_id, "FAIL", metrics={}, history={}, error=reason)
+        return len(runs)
+
+    # ------------------------------------------------------------------ reading back
+
+    def trials(self, experiment_id: str, sweep_run_id: str) -> list[TrialRecord]:
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{sweep_run_id}'",
+            max_results=50000,
+        )
+        records = [
+            TrialRecord(
+                trial=int(run.data.tags.get("hpo.trial", -1)),
+                run_id=run.info.run_id,
+                state=run.data.tags.get("hpo.state", "RUNNING"),
+                params=dict(run.data.params),
+                metrics={k: v for k, v in run.data.metrics.items() if k not in ("loss", "val_loss")},
+                has_model=run.data.tags.get("hpo.model") == "logged",
+            )
+            for run in runs
+            if run.data.tags.get("hpo.kind") == "trial"
+        ]
+        return sorted(records, key=lambda r: r.trial)
+
+
+def _sweep_info(run: Run) -> SweepInfo:
+    tags = run.data.tags
+    return SweepInfo(
+        run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        study=tags.get("hpo.study", ""),
+        strategy=tags.get("hpo.strategy", ""),
+        objective=tags.get("hpo.objective", "f1"),
+        direction=tags.get("hpo.direction", "maximize"),
+        status=run.info.status,
+        start_time=run.info.start_time,
+    )
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "experiment"
+
+
+def log_keras_model(tracking_uri: str, run_id: str, model: Any, x_example: Any) -> None:
+    """Log a trained Keras model (with a signature) as the `model` artifact of a trial run."""
+    import mlflow.keras
+    from mlflow.models import infer_signature
+
+    example = x_example[:5]
+    signature = infer_signature(example, model(example, training=False).numpy())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / MODEL_ARTIFACT
+        mlflow.keras.save_model(
+            model, str(path), signature=signature, pip_requirements=list(MODEL_PIP_REQUIREMENTS)
+        )
+        MlflowClient(tracking_uri=tracking_uri).log_artifacts(run_id, str(path), MODEL_ARTIFACT)
+
+
+def best_of(records: Sequence[TrialRecord], metric: str, direction: str) -> TrialRecord | None:
+    """The COMPLETE trial with the best objective; ties go to the earliest trial."""
+    complete = [r for r in records if r.state == "COMPLETE" and metric in r.metrics]
+    if not complete:
+        return None
+    sign = -1.0 if direction == "maximize" else 1.0
+    return min(complete, key=lambda r: (sign * r.metrics[metric], r.trial))
+
+
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "METRIC_NAMES",
+    "SweepInfo",
+    "TrialRecord",
+    "Tracker",
+    "best_of",
+    "log_keras_model",
+    "resolve_tracking_uri",
+]

@@ -1,0 +1,135 @@
+"""The trial pipeline: build -> fit -> evaluate, the one place every strategy trains.
+
+It knows nothing of strategies or MLflow: parameters in, a `TrialResult` out (KerasTuner's
+split of "what to try" from "how to train").
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hpo.config import Experiment
+from hpo.data import Dataset
+from hpo.metrics import classification_metrics
+
+EpochHook = Callable[[int, "Any"], None]
+PREDICT_CHUNK = 4096
+
+
+class TrialFailed(Exception):
+    """A trial that cannot produce a score (NaN loss, NaN predictions, builder error)."""
+
+
+@dataclass
+class TrialResult:
+    state: str  # COMPLETE | PRUNED | FAIL
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    build_seconds: float = 0.0
+    trial_seconds: float = 0.0
+    n_params: int = 0
+    epochs_run: int = 0
+    error: str | None = None
+    model_logged: bool = False
+
+    def objective(self, metric: str) -> float | None:
+        value = self.metrics.get(metric)
+        return value if value is not None and math.isfinite(value) else None
+
+
+def predict_labels(model: Any, x: np.ndarray) -> np.ndarray:
+    """Class predictions by direct calls: far cheaper than `model.predict` on small data."""
+    chunks = [
+        np.asarray(model(x[i : i + PREDICT_CHUNK], training=False))
+        for i in range(0, len(x), PREDICT_CHUNK)
+    ]
+    probs = np.concatenate(chunks)
+    if not np.isfinite(probs).all():
+        raise TrialFailed("the model predicts NaN")
+    return probs.argmax(axis=1)
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
+
+
+def train_and_evaluate(
+    experiment: Experiment,
+    dataset: Dataset,
+    params: Mapping[str, Any],
+    *,
+    seed: int,
+    builder: Callable[..., Any],
+    extra_callbacks: list[Any] | None = None,
+) -> tuple[TrialResult, Any]:
+    """Run one trial; returns the result and the trained model (None if it failed)."""
+    import keras
+
+    started = time.perf_counter()
+    result = TrialResult(state="FAIL")
+    model = None
+    try:
+        keras.backend.clear_session(free_memory=True)
+        keras.utils.set_random_seed(seed)
+        model = builder(params, dataset.input_shape, dataset.n_classes)
+        result.n_params = int(model.count_params())
+        result.build_seconds = time.perf_counter() - started
+
+        budget = experiment.budget
+        callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]
+        if budget.early_stopping_patience:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss",
+                    patience=budget.early_stopping_patience,
+                    restore_best_weights=True,
+                )
+            )
+        callbacks.extend(extra_callbacks or [])
+        fit_start = time.perf_counter()
+        history = model.fit(
+            dataset.x_train,
+            dataset.y_train,
+            validation_data=(dataset.x_val, dataset.y_val),
+            epochs=budget.epochs,
+            batch_size=int(params.get("batch_size", budget.batch_size)),
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=True,
+        )
+        result.fit_seconds = time.perf_counter() - fit_start
+        result.history = {
+            key: [float(v) for v in values]
+            for key, values in history.history.items()
+            if key in ("loss", "val_loss", "accuracy", "val_accuracy")
+        }
+        losses = result.history.get("loss", [])
+        result.epochs_run = len(losses)
+        if any(not math.isfinite(v) for v in losses):
+            bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+            raise TrialFailed(f"loss became NaN at epoch {bad}")
+
+        predict_start = time.perf_counter()
+        y_pred = predict_labels(model, dataset.x_val)
+        result.predict_seconds = time.perf_counter() - predict_start
+        result.metrics = classification_metrics(
+            dataset.y_val, y_pred, experiment.objective.average
+        )
+        result.state = "COMPLETE"
+    except TrialFailed as err:
+        result.error = str(err)
+        model = None
+    except Exception as err:  # a user's builder can raise anything; the sweep goes on
+        result.error = one_line(err)
+        model = None
+    result.trial_seconds = time.perf_counter() - started
+    return result, model
