@@ -193,12 +193,16 @@ def read_yaml(path: Path, *, field: str | None = None) -> Any:
 
 
 def resolve_path(value: str, config_path: Path) -> Path:
-    """Relative paths in a config resolve against the config's folder, then the cwd."""
+    """A relative path in a config is looked up beside the config, then in the folder above
+    it (the project root, where `search_spaces/` sits next to `experiments/`), then in the
+    working directory; the last is reported when none exists."""
     candidate = Path(value).expanduser()
     if candidate.is_absolute():
         return candidate
-    beside = config_path.parent / candidate
-    return beside if beside.exists() else Path.cwd() / candidate
+    for base in (config_path.parent, config_path.parent.parent):
+        if (base / candidate).exists():
+            return (base / candidate).resolve()
+    return Path.cwd() / candidate
 
 
 def load_experiment(path: str | Path) -> Experiment:

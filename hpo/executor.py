@@ -9,9 +9,11 @@ gives `--workers N` true parallelism (processes beat threads under the GIL).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -41,23 +43,29 @@ _state: dict[str, Any] = {}
 
 def _init_worker(experiment_json: str, dataset: Dataset, tracking_uri: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
+    # stdout belongs to the CLI (`--json` prints exactly one object): Keras callbacks such
+    # as TerminateOnNaN print, so a worker's stdout goes to stderr
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with _stderr_silenced():  # TensorFlow's C++ start-up banner ignores TF_CPP_MIN_LOG_LEVEL
         import tensorflow as tf
 
+    tf.get_logger().setLevel(logging.ERROR)  # retracing notices are expected: new model per trial
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras  # noqa: F401  (imported now so the first trial does not pay for it)
 
     from hpo.models import get_builder
+    from hpo.tracking import preload_model_logging
 
+    preload_model_logging()
     experiment = Experiment.model_validate_json(experiment_json)
-    _state.update(
-        experiment=experiment,
-        dataset=dataset,
-        tracking_uri=tracking_uri,
-        builder=get_builder(experiment.model.builder),
-    )
+    _state.update(experiment=experiment, dataset=dataset, tracking_uri=tracking_uri)
+    try:
+        _state["builder"] = get_builder(experiment.model.builder)
+    except Exception as err:  # reported by every trial instead of a dead pool
+        _state["init_error"] = f"cannot load the model builder: {err}"
 
 
 @contextmanager
@@ -86,6 +94,8 @@ def _is_better(value: float, threshold: float | None, direction: str) -> bool:
 def _run_task(task: TrialTask) -> TrialResult:
     from hpo.training import train_and_evaluate
 
+    if "init_error" in _state:
+        return TrialResult(state="FAIL", error=_state["init_error"])
     experiment: Experiment = _state["experiment"]
     dataset: Dataset = _state["dataset"]
     result, model = train_and_evaluate(

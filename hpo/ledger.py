@@ -97,7 +97,7 @@ def suggest(trial: optuna.Trial, param: Param) -> Any:
         )
     if param.kind == "categorical":
         return trial.suggest_categorical(param.name, list(param.choices))
-    return param.value
+    return trial.suggest_categorical(param.name, [param.value])  # fixed: recorded, not searched
 
 
 @dataclass(frozen=True)

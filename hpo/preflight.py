@@ -8,7 +8,7 @@ from typing import Any
 from hpo.config import Experiment
 from hpo.data import Dataset, load_dataset
 from hpo.errors import UserInputError
-from hpo.models import check_params, get_builder
+from hpo.models import check_builder, check_params
 from hpo.space import SearchSpace
 from hpo.strategies import create_strategy
 from hpo.strategies.base import Direction
@@ -51,11 +51,8 @@ def check(experiment: Experiment, *, source: str) -> Checked:
         create_strategy(
             experiment.strategy.name, experiment.strategy.options, space, directions, 0
         )
-        if experiment.model.builder.startswith("python:"):
-            get_builder(experiment.model.builder)
-        else:
-            get_builder_name_only(experiment.model.builder)
-            check_params(experiment.model.builder, space.names)
+        check_builder(experiment.model.builder)
+        check_params(experiment.model.builder, space.names)
         dataset = load_dataset(experiment.data, experiment.seed)
         if experiment.objective.average == "binary" and dataset.n_classes != 2:
             raise UserInputError(
@@ -67,11 +64,3 @@ def check(experiment: Experiment, *, source: str) -> Checked:
             raise UserInputError(err.detail, source=source, field=err.field) from None
         raise
     return Checked(experiment, space, dataset)
-
-
-def get_builder_name_only(name: str) -> None:
-    """Check a family name exists without importing it (that would import keras)."""
-    from hpo.models import FAMILIES
-
-    if name not in FAMILIES:
-        get_builder(name)  # raises the standard unknown-builder error

@@ -229,12 +229,13 @@ class SearchSpace:
         return any(p.condition is not None for p in self.params)
 
     def sample(self, draw: Callable[[Param], Any]) -> dict[str, Any]:
-        """Walk the space define-by-run: `draw` is asked only for active parameters."""
+        """Walk the space define-by-run: `draw` is asked only for active parameters (fixed
+        ones too, so a backend that records its trials records those as well)."""
         assigned: dict[str, Any] = {}
         for param in self.params:
             if param.condition is not None and not param.condition.holds(assigned):
                 continue
-            assigned[param.name] = param.value if param.kind == "fixed" else draw(param)
+            assigned[param.name] = draw(param)
         return assigned
 
     def active_names(self, assigned: Mapping[str, Any]) -> list[str]:

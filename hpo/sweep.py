@@ -278,7 +278,7 @@ class Sweep:
             metrics=metrics,
             history=result.history,
             error=result.error if state == "FAIL" else None,
-            extra_tags={"hpo.model": "logged"} if result.model_logged else None,
+            extra_tags=_result_tags(result),
             killed=killed,
         )
         values = (value,) if value is not None else None
@@ -366,6 +366,13 @@ class Sweep:
             objective=exp.objective.metric,
             wall_seconds=time.perf_counter() - self.started,
         )
+
+
+def _result_tags(result: TrialResult) -> dict[str, str]:
+    tags = {"hpo.worker_pid": str(result.worker_pid)} if result.worker_pid else {}
+    if result.model_logged:
+        tags["hpo.model"] = "logged"
+    return tags
 
 
 @contextmanager

@@ -283,6 +283,12 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "experiment"
 
 
+def preload_model_logging() -> None:
+    """Import MLflow's Keras flavour now (~3 s the first time) rather than mid-sweep."""
+    import mlflow.keras  # noqa: F401
+    import mlflow.models  # noqa: F401
+
+
 def log_keras_model(tracking_uri: str, run_id: str, model: Any, x_example: Any) -> None:
     """Log a trained Keras model (with a signature) as the `model` artifact of a trial run."""
     import mlflow.keras

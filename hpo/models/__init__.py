@@ -88,6 +88,59 @@ def get_builder(name: str) -> Builder:
     return importlib.import_module(FAMILIES[name][0]).build  # type: ignore[no-any-return]
 
 
+def check_builder(name: str) -> None:
+    """Check a builder exists without running user code or importing keras.
+
+    A family name is looked up in the registry; for `python:module:function` the module is
+    found on the path and its source checked for a top-level `function`. The real import
+    happens in the training processes.
+    """
+    if not name.startswith("python:"):
+        if name not in FAMILIES:
+            get_builder(name)  # raises the standard unknown-builder error
+        return
+    import ast
+    import importlib.util
+
+    module_name, _, attr = name.removeprefix("python:").partition(":")
+    if not module_name or not attr:
+        raise UserInputError(
+            "a Python builder is written python:package.module:function", field="model.builder"
+        )
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as err:
+        raise UserInputError(f"cannot import {module_name!r}: {err}", field="model.builder") from None
+    if spec is None:
+        raise UserInputError(
+            f"cannot import {module_name!r}: no such module on the Python path",
+            field="model.builder",
+        )
+    if spec.origin and spec.origin.endswith(".py"):
+        tree = ast.parse(open(spec.origin, encoding="utf-8").read(), spec.origin)
+        names = {
+            node.name
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        } | {
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        } | {
+            alias.asname or alias.name
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+        if attr not in names:
+            raise UserInputError(
+                f"{module_name!r} ({spec.origin}) defines no function {attr!r}",
+                field="model.builder",
+            )
+
+
 def accepted_params(name: str) -> frozenset[str] | None:
     """The parameter names a built-in family takes (None: a user builder, unchecked)."""
     if name not in FAMILIES:

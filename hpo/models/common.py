@@ -48,6 +48,6 @@ def compile_classifier(model: keras.Model, params: Mapping[str, Any]) -> keras.M
         optimizer=optimizer(params),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=int(params.get("steps_per_execution", 8)),
+        steps_per_execution=int(params.get("steps_per_execution", 16)),
     )
     return model

@@ -1,0 +1,83 @@
+"""Shared fixtures: a scratch project folder per test and a way to run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory: mlflow.db, mlruns/ and the ledger land here."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def tiny_experiment(**changes: Any) -> dict[str, Any]:
+    """A config that trains in about a second: 300 digits rows, 1 epoch, 2 params."""
+    config: dict[str, Any] = {
+        "name": "tiny",
+        "seed": 3,
+        "data": {"source": "digits", "max_samples": 300},
+        "model": {"builder": "mlp"},
+        "search_space": {
+            "params": {
+                "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+                "units": {"type": "int", "low": 8, "high": 32},
+                "batch_size": 64,
+            }
+        },
+        "objective": {"metric": "f1", "average": "macro"},
+        "strategy": {"name": "random"},
+        "budget": {"trials": 2, "epochs": 1},
+    }
+    for dotted, value in changes.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return config
+
+
+@pytest.fixture
+def write_config(workdir: Path) -> Callable[..., Path]:
+    def write(config: dict[str, Any] | None = None, name: str = "exp.yaml", **changes: Any) -> Path:
+        path = workdir / name
+        path.write_text(yaml.safe_dump(config if config is not None else tiny_experiment(**changes)))
+        return path
+
+    return write
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run `hpo` exactly as a user does (a fresh process), capturing its output."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(
+        [sys.executable, "-m", "hpo.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
+@pytest.fixture
+def cli(workdir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def call(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, cwd=workdir, **kwargs)
+
+    return call

@@ -1,0 +1,167 @@
+"""End to end: the real CLI trains real Keras models and MLflow holds the contract schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import tiny_experiment
+
+pytestmark = pytest.mark.slow
+
+
+def _client(workdir: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+
+
+def _runs(workdir: Path, experiment: str = "tiny") -> tuple[object, list]:
+    client = _client(workdir)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    sweeps = [r for r in runs if r.data.tags.get("hpo.kind") == "sweep"]
+    trials = [r for r in runs if r.data.tags.get("hpo.kind") == "trial"]
+    return sweeps, trials
+
+
+def test_run_logs_the_contract_schema(cli, write_config, workdir):
+    config = write_config(**{"budget.trials": 3})
+    done = cli("run", str(config), "--study", "s1", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)  # exactly one JSON object on stdout
+    assert set(summary) == {
+        "experiment", "study", "strategy", "sweep_run_id", "n_trials", "states", "best"
+    }
+    assert summary["experiment"] == "tiny" and summary["study"] == "s1"
+    assert summary["strategy"] == "random"
+    assert summary["n_trials"] == 3
+    assert summary["states"] == {"COMPLETE": 3, "PRUNED": 0, "FAIL": 0}
+    best = summary["best"]
+    assert set(best) == {"trial", "run_id", "params", "metrics"}
+    assert set(best["metrics"]) == {"accuracy", "precision", "recall", "f1"}
+    assert set(best["params"]) == {"learning_rate", "units", "batch_size"}
+
+    sweeps, trials = _runs(workdir)
+    assert len(sweeps) == 1 and len(trials) == 3
+    sweep = sweeps[0]
+    assert sweep.info.run_id == summary["sweep_run_id"]
+    assert sweep.info.status == "FINISHED"
+    tags = sweep.data.tags
+    assert tags["hpo.kind"] == "sweep" and tags["hpo.study"] == "s1"
+    assert tags["hpo.strategy"] == "random"
+    assert len(tags["hpo.config_sha256"]) == 64 and len(tags["hpo.data_sha256"]) == 64
+    assert tags["hpo.best_run_id"] == best["run_id"]
+    assert sweep.data.metrics["best_f1"] == pytest.approx(best["metrics"]["f1"])
+    client = _client(workdir)
+    assert "config.yaml" in [a.path for a in client.list_artifacts(sweep.info.run_id)]
+
+    for run in trials:
+        t = run.data.tags
+        assert t["mlflow.parentRunId"] == sweep.info.run_id
+        assert t["hpo.kind"] == "trial" and t["hpo.state"] == "COMPLETE"
+        assert t["hpo.strategy"] == "random" and t["hpo.trial"] in {"0", "1", "2"}
+        assert set(run.data.params) == {"learning_rate", "units", "batch_size"}
+        m = run.data.metrics
+        for key in ("accuracy", "precision", "recall", "f1", "fit_seconds", "trial_seconds"):
+            assert key in m
+        assert 0 <= m["f1"] <= 1 and 0 < m["fit_seconds"] <= m["trial_seconds"]
+        assert run.info.status == "FINISHED"
+        history = client.get_metric_history(run.info.run_id, "val_loss")
+        assert [h.step for h in history] == [0]  # one epoch, step = epoch
+
+    best_run = next(r for r in trials if r.info.run_id == best["run_id"])
+    assert best_run.data.tags.get("hpo.model") == "logged"
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(f"runs:/{best['run_id']}/model")
+    assert model.metadata.signature is not None
+    probs = np.asarray(model.predict(np.zeros((2, 64), dtype=np.float32)))
+    assert probs.shape == (2, 10)
+
+    # the read-back commands agree with the run
+    best_cli = json.loads(cli("best", "tiny", "--json").stdout)
+    assert best_cli["study"] == "s1" and best_cli["run_id"] == best["run_id"]
+    listed = json.loads(cli("trials", "tiny", "--study", "s1", "--format", "json").stdout)
+    assert [row["run_id"] for row in listed][0] == best["run_id"]  # best first
+    assert {row["state"] for row in listed} == {"COMPLETE"}
+    assert set(listed[0]) == {"trial", "run_id", "state", "params", "metrics"}
+    table = cli("trials", "tiny").stdout
+    assert "trial" in table and "learning_rate" in table
+    csv_out = cli("trials", "tiny", "--format", "csv").stdout.splitlines()
+    assert len(csv_out) == 4
+
+
+def test_resume_keeps_completed_trials_and_one_sweep_run(cli, write_config, workdir):
+    config = write_config(**{"budget.trials": 2, "strategy.name": "optuna-tpe"})
+    first = cli("run", str(config), "--study", "r", "--json", "--quiet")
+    assert first.returncode == 0, first.stderr
+    _, trials_before = _runs(workdir)
+    again = cli("run", str(config), "--study", "r", "--trials", "4", "--json")
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["n_trials"] == 4
+    sweeps, trials_after = _runs(workdir)
+    assert len(sweeps) == 1 and sweeps[0].info.run_id == summary["sweep_run_id"]
+    assert len(trials_after) == 4
+    assert sorted(int(r.data.tags["hpo.trial"]) for r in trials_after) == [0, 1, 2, 3]
+    before_ids = {r.info.run_id for r in trials_before}
+    assert before_ids <= {r.info.run_id for r in trials_after}  # not redone
+    # the budget counts finished trials: asking for 4 again runs nothing new
+    third = cli("run", str(config), "--study", "r", "--trials", "4", "--json")
+    assert json.loads(third.stdout)["n_trials"] == 4
+
+
+def test_failing_and_nan_trials_are_logged_and_the_sweep_goes_on(cli, write_config, workdir):
+    (workdir / "flaky_builders.py").write_text(
+        "import keras\n"
+        "from hpo.models.mlp import build as mlp\n"
+        "def build(params, input_shape, n_classes):\n"
+        "    if params['mode'] == 'crash':\n"
+        "        raise RuntimeError('boom from the builder')\n"
+        "    model = mlp(params, input_shape, n_classes)\n"
+        "    if params['mode'] == 'nan':\n"
+        "        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e30),\n"
+        "                      loss='sparse_categorical_crossentropy')\n"
+        "    return model\n"
+    )
+    config = tiny_experiment(**{"budget.trials": 6, "model.builder": "python:flaky_builders:build"})
+    config["search_space"]["params"]["mode"] = {
+        "type": "categorical", "choices": ["ok", "crash", "nan"]
+    }
+    path = write_config(config)
+    done = cli("run", str(path), "--study", "f", "--json", env={"PYTHONPATH": f"{workdir}"})
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    _, trials = _runs(workdir)
+    by_mode = {}
+    for run in trials:
+        by_mode.setdefault(run.data.params["mode"], []).append(run)
+    assert summary["n_trials"] == 6
+    for run in by_mode.get("crash", []):
+        assert run.info.status == "FAILED" and run.data.tags["hpo.state"] == "FAIL"
+        assert "boom from the builder" in run.data.tags["hpo.error"]
+    for run in by_mode.get("nan", []):
+        assert run.data.tags["hpo.state"] == "FAIL" and run.info.status == "FAILED"
+        assert "NaN" in run.data.tags["hpo.error"]
+    for run in by_mode.get("ok", []):
+        assert run.data.tags["hpo.state"] == "COMPLETE"
+    assert by_mode.get("crash") or by_mode.get("nan"), "the seed drew no failing mode"
+    assert summary["states"]["FAIL"] == len(by_mode.get("crash", [])) + len(by_mode.get("nan", []))
+
+
+def test_sweep_stops_when_the_first_trials_all_fail(cli, write_config, workdir):
+    (workdir / "broken.py").write_text(
+        "def build(params, input_shape, n_classes):\n    raise ValueError('always broken')\n"
+    )
+    path = write_config(**{"model.builder": "python:broken:build", "budget.trials": 10,
+                           "budget.max_initial_failures": 3})
+    done = cli("run", str(path), "--study", "b", env={"PYTHONPATH": f"{workdir}"})
+    assert done.returncode == 1
+    assert "first 3 trials all failed" in done.stderr and "always broken" in done.stderr
+    assert "Traceback" not in done.stderr
+    sweeps, trials = _runs(workdir)
+    assert len(trials) == 3 and sweeps[0].info.status == "FAILED"
+    assert all(r.info.status == "FAILED" for r in trials)
