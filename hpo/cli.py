@@ -40,7 +40,8 @@ def main() -> None:
 
 
 tracking_option = click.option(
-    "--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db, artifacts in mlruns/)."
+    "--tracking-uri",
+    help="MLflow tracking URI (default: sqlite:///mlflow.db, artifacts in mlruns/).",
 )
 
 
@@ -54,8 +55,13 @@ tracking_option = click.option(
 @click.option("--study", help="Study name; an existing study is resumed.")
 @tracking_option
 @click.option("--storage", help="Ledger URL (default: the journal file hpo-ledger.journal).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Training processes on this machine.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Training processes on this machine.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_friendly_errors
@@ -133,8 +139,13 @@ def _open_sweep(experiment: str, study: str | None, tracking_uri: str | None) ->
 @main.command()
 @click.argument("experiment")
 @click.option("--study", help="Study name (default: the latest sweep of EXPERIMENT).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
 @tracking_option
 @_friendly_errors
 def trials(experiment: str, study: str | None, fmt: str, tracking_uri: str | None) -> None:
@@ -170,6 +181,28 @@ def best(experiment: str, study: str | None, as_json: bool, tracking_uri: str | 
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def strategies(as_json: bool) -> None:
+    """List the search strategies and what each can handle."""
+    from dataclasses import asdict
+
+    from hpo.report import table
+    from hpo.strategies import REGISTRY, strategy_class
+
+    rows = {name: asdict(strategy_class(name).capabilities) for name in REGISTRY}
+    if as_json:
+        _echo_json([{"name": name, **caps} for name, caps in rows.items()])
+        return
+    features = list(next(iter(rows.values())))
+    click.echo(
+        table(
+            ["strategy", *features],
+            [[name, *("yes" if caps[f] else "-" for f in features)] for name, caps in rows.items()],
+        )
+    )
+
+
+@main.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
 @tracking_option
 @_friendly_errors
@@ -181,8 +214,18 @@ def ui(port: int, tracking_uri: str | None) -> None:
 
     uri = resolve_tracking_uri(tracking_uri, None)
     click.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C to stop)", err=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     try:
         sys.exit(subprocess.call(command))
     except KeyboardInterrupt:

@@ -125,7 +125,9 @@ def _npz(config: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     for key, field in ((x_key, "data.features"), (y_key, "data.target")):
         if key not in arrays:
             raise UserInputError(
-                f"no array {key!r} (arrays: {', '.join(arrays.files)})", source=str(path), field=field
+                f"no array {key!r} (arrays: {', '.join(arrays.files)})",
+                source=str(path),
+                field=field,
             )
     x = arrays[x_key]
     if not np.issubdtype(x.dtype, np.number):

@@ -136,14 +136,12 @@ class Ledger:
         self.study = study
 
     @classmethod
-    def open(
-        cls, storage_url: str | None, study_name: str, directions: Sequence[str]
-    ) -> Ledger:
+    def open(cls, storage_url: str | None, study_name: str, directions: Sequence[str]) -> Ledger:
         storage = make_storage(storage_url)
         study = optuna.create_study(
             storage=storage,
             study_name=study_name,
-            directions=list(directions),
+            directions=[d.lower() for d in directions],  # type: ignore[misc]
             load_if_exists=True,
         )
         if [d.name.lower() for d in study.directions] != [d.lower() for d in directions]:

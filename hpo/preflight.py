@@ -48,9 +48,7 @@ def check(experiment: Experiment, *, source: str) -> Checked:
     try:
         space = experiment.space
         directions: list[Direction] = [experiment.objective.direction]
-        create_strategy(
-            experiment.strategy.name, experiment.strategy.options, space, directions, 0
-        )
+        create_strategy(experiment.strategy.name, experiment.strategy.options, space, directions, 0)
         check_builder(experiment.model.builder)
         check_params(experiment.model.builder, space.names)
         dataset = load_dataset(experiment.data, experiment.seed)

@@ -35,8 +35,12 @@ def trials_table(records: Sequence[Any], objective: str) -> str:
     param_names = sorted({k for r in records for k in r.params})
     headers = ["trial", "state", *COLUMNS, *param_names]
     rows = [
-        [r.trial, r.state, *(r.metrics.get(c, "") for c in COLUMNS),
-         *(r.params.get(p, "") for p in param_names)]
+        [
+            r.trial,
+            r.state,
+            *(r.metrics.get(c, "") for c in COLUMNS),
+            *(r.params.get(p, "") for p in param_names),
+        ]
         for r in records
     ]
     return table(headers, rows) + f"\n(sorted by {objective})"
@@ -48,8 +52,15 @@ def trials_csv(records: Sequence[Any]) -> str:
     writer = csv.writer(out)
     writer.writerow(["trial", "run_id", "state", *COLUMNS, *param_names])
     for r in records:
-        writer.writerow([r.trial, r.run_id, r.state, *(r.metrics.get(c, "") for c in COLUMNS),
-                         *(r.params.get(p, "") for p in param_names)])
+        writer.writerow(
+            [
+                r.trial,
+                r.run_id,
+                r.state,
+                *(r.metrics.get(c, "") for c in COLUMNS),
+                *(r.params.get(p, "") for p in param_names),
+            ]
+        )
     return out.getvalue()
 
 
@@ -86,9 +97,11 @@ def sweep_text(summary: Any) -> str:
 def validation_text(summary: Mapping[str, Any]) -> str:
     flat = {k: v for k, v in summary.items() if not isinstance(v, dict)}
     params = summary.get("parameters", {})
-    data = summary.get("data", {})
+    data = {
+        k: json.dumps(v) if isinstance(v, list) else v for k, v in summary.get("data", {}).items()
+    }
     return (
         "config OK\n"
-        f"{_kv(flat)}\ndata:\n{_kv({k: json.dumps(v) if isinstance(v, list) else v for k, v in data.items()})}\n"
+        f"{_kv(flat)}\ndata:\n{_kv(data)}\n"
         f"search space ({len(params)} parameters):\n{_kv(params)}"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hpo.errors import UserInputError
 from hpo.tracking import SweepInfo, Tracker, TrialRecord, best_of, resolve_tracking_uri
@@ -26,14 +27,19 @@ class SweepView:
     def best(self) -> TrialRecord:
         record = best_of(self.records, self.info.objective, self.info.direction)
         if record is None:
-            raise UserInputError(
-                "no completed trial yet", field=f"study {self.info.study!r}"
-            )
+            raise UserInputError("no completed trial yet", field=f"study {self.info.study!r}")
         return record
 
 
 def open_sweep(experiment: str, study: str | None, tracking_uri: str | None) -> SweepView:
-    tracker = Tracker(resolve_tracking_uri(tracking_uri, None))
+    uri = resolve_tracking_uri(tracking_uri, None)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        if not db.exists():  # do not create an empty database just to report it is empty
+            raise UserInputError(
+                f"no MLflow database at {db} (run `hpo run` first, or pass --tracking-uri)"
+            )
+    tracker = Tracker(uri)
     experiment_id = tracker.experiment_id(experiment, create=False)
     if experiment_id is None:
         raise UserInputError(f"no experiment named {experiment!r} at {tracker.uri}")

@@ -80,7 +80,9 @@ class FixedSpec(_Spec):
     value: Scalar
 
 
-ParamSpec = Annotated[FloatSpec | IntSpec | CategoricalSpec | FixedSpec, Field(discriminator="type")]
+ParamSpec = Annotated[
+    FloatSpec | IntSpec | CategoricalSpec | FixedSpec, Field(discriminator="type")
+]
 
 
 class LayerCountSpec(BaseModel):
@@ -242,9 +244,9 @@ class SearchSpace:
         """The names that are active given a full assignment."""
         active: dict[str, Any] = {}
         for param in self.params:
-            if param.condition is None or param.condition.holds(active):
-                if param.name in assigned:
-                    active[param.name] = assigned[param.name]
+            holds = param.condition is None or param.condition.holds(active)
+            if holds and param.name in assigned:
+                active[param.name] = assigned[param.name]
         return list(active)
 
     def contains(self, assigned: Mapping[str, Any]) -> bool:
@@ -330,8 +332,8 @@ def compile_space(spec: SearchSpaceSpec) -> SearchSpace:
                     raise ValueError(f"{name}: 'when' refers to unknown parameter {cond.parent!r}")
                 continue
             if cond is not None:
-                parent = next(p for p in ordered if p.name == cond.parent)
-                allowed = _values_of(parent)
+                parent_param = next(p for p in ordered if p.name == cond.parent)
+                allowed = _values_of(parent_param)
                 if allowed is None:
                     raise ValueError(
                         f"{name}: 'when' needs a categorical, int or fixed parent, "

@@ -90,19 +90,36 @@ class _InFlight:
     run_id: str
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends a sweep exactly like Ctrl-C does."""
-    previous = signal.getsignal(signal.SIGTERM)
+class _StopSignals:
+    """Ctrl-C and SIGTERM stop the sweep, but only where that is safe.
 
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+    While the orchestrator waits for training, a signal interrupts at once. During
+    bookkeeping (ask, create the run, log, tell) it is only noted, and honoured right after,
+    so a trial is never half-recorded (created in MLflow but unknown to the clean-up).
+    """
 
-    signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.interruptible = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = signum
+        if self.interruptible:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    def __enter__(self) -> _StopSignals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt(f"signal {self.received}")
 
 
 @dataclass
@@ -115,13 +132,17 @@ class Sweep:
     def run(self) -> SweepSummary:
         exp = self.checked.experiment
         started = time.perf_counter()
-        executor = TrialExecutor(exp, self.checked.dataset, self.options.tracking_uri,
-                                 self.options.workers)
+        executor = TrialExecutor(
+            exp, self.checked.dataset, self.options.tracking_uri, self.options.workers
+        )
         try:
             ledger = self._open_ledger()
             strategy = create_strategy(
-                exp.strategy.name, exp.strategy.options, self.checked.space,
-                self.checked.directions, exp.seed,
+                exp.strategy.name,
+                exp.strategy.options,
+                self.checked.space,
+                self.checked.directions,
+                exp.seed,
             )
             strategy.attach(ledger)
             tracker = Tracker(self.options.tracking_uri)
@@ -136,8 +157,8 @@ class Sweep:
 
         status = "FAILED"
         try:
-            with _sigterm_as_interrupt():
-                self._loop()
+            with _StopSignals() as stop:
+                self._loop(stop)
             status = "FINISHED"
         except KeyboardInterrupt:
             with _signals_ignored():
@@ -145,8 +166,7 @@ class Sweep:
                 status = "KILLED"
                 self._finish(status)
             raise Interrupted(
-                f"sweep interrupted; completed trials are kept: resume with "
-                f"--study {ledger.name}"
+                f"sweep interrupted; completed trials are kept: resume with --study {ledger.name}"
             ) from None
         except BaseException as err:
             with _signals_ignored():
@@ -205,12 +225,13 @@ class Sweep:
 
     # ---------------------------------------------------------------- the loop
 
-    def _loop(self) -> None:
+    def _loop(self, stop: _StopSignals) -> None:
         exp = self.checked.experiment
         budget = exp.budget
         deadline = (self.started + budget.timeout_s) if budget.timeout_s else None
         self._report()
         while True:
+            stop.check()
             counted = self.ledger.n_counted()
             room = budget.trials - counted - len(self._in_flight)
             timed_out = deadline is not None and time.perf_counter() >= deadline
@@ -219,7 +240,12 @@ class Sweep:
                 room -= 1
             if not self._in_flight:
                 return
-            done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED, timeout=1.0)
+            stop.interruptible = True
+            try:
+                stop.check()
+                done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED, timeout=1.0)
+            finally:
+                stop.interruptible = False
             for future in done:
                 self._record(future)
             self._check_initial_failures()
@@ -257,8 +283,14 @@ class Sweep:
             result = TrialResult(state="FAIL", error=f"{type(err).__name__}: {err}")
         self._store(flight, result)
 
-    def _store(self, flight: _InFlight, result: TrialResult, *, killed: bool = False,
-               interrupted: bool = False) -> None:
+    def _store(
+        self,
+        flight: _InFlight,
+        result: TrialResult,
+        *,
+        killed: bool = False,
+        interrupted: bool = False,
+    ) -> None:
         exp = self.checked.experiment
         value = result.objective(exp.objective.metric)
         state = result.state if (value is not None or result.state != "COMPLETE") else "FAIL"

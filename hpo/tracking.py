@@ -252,7 +252,9 @@ class Tracker:
                 run_id=run.info.run_id,
                 state=run.data.tags.get("hpo.state", "RUNNING"),
                 params=dict(run.data.params),
-                metrics={k: v for k, v in run.data.metrics.items() if k not in ("loss", "val_loss")},
+                metrics={
+                    k: v for k, v in run.data.metrics.items() if k not in ("loss", "val_loss")
+                },
                 has_model=run.data.tags.get("hpo.model") == "logged",
             )
             for run in runs
@@ -285,7 +287,7 @@ def _slug(name: str) -> str:
 
 def preload_model_logging() -> None:
     """Import MLflow's Keras flavour now (~3 s the first time) rather than mid-sweep."""
-    import mlflow.keras  # noqa: F401
+    import mlflow.keras
     import mlflow.models  # noqa: F401
 
 
@@ -317,8 +319,8 @@ __all__ = [
     "DEFAULT_TRACKING_URI",
     "METRIC_NAMES",
     "SweepInfo",
-    "TrialRecord",
     "Tracker",
+    "TrialRecord",
     "best_of",
     "log_keras_model",
     "resolve_tracking_uri",

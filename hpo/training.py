@@ -124,9 +124,7 @@ def train_and_evaluate(
         predict_start = time.perf_counter()
         y_pred = predict_labels(model, dataset.x_val)
         result.predict_seconds = time.perf_counter() - predict_start
-        result.metrics = classification_metrics(
-            dataset.y_val, y_pred, experiment.objective.average
-        )
+        result.metrics = classification_metrics(dataset.y_val, y_pred, experiment.objective.average)
         result.state = "COMPLETE"
     except TrialFailed as err:
         result.error = str(err)

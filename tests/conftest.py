@@ -54,14 +54,17 @@ def tiny_experiment(**changes: Any) -> dict[str, Any]:
 def write_config(workdir: Path) -> Callable[..., Path]:
     def write(config: dict[str, Any] | None = None, name: str = "exp.yaml", **changes: Any) -> Path:
         path = workdir / name
-        path.write_text(yaml.safe_dump(config if config is not None else tiny_experiment(**changes)))
+        path.write_text(
+            yaml.safe_dump(config if config is not None else tiny_experiment(**changes))
+        )
         return path
 
     return write
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `hpo` exactly as a user does (a fresh process), capturing its output."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     full_env.pop("MLFLOW_TRACKING_URI", None)

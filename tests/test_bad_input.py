@@ -42,26 +42,42 @@ CASES = {
         {"search_space.params.units": {"type": "integer", "low": 1, "high": 3}},
         ["search_space.params.units", "type must be one of"],
     ),
-    "unknown strategy": ({"strategy.name": "simulated-annealing"},
-                         ["exp.yaml", "strategy.name", "unknown strategy 'simulated-annealing'"]),
-    "unknown strategy option": ({"strategy.options": {"bogus": 1}},
-                                ["strategy.options.bogus", "unknown option"]),
-    "unknown model": ({"model.builder": "transformer-xl"},
-                      ["exp.yaml", "model.builder", "unknown builder 'transformer-xl'"]),
-    "builder module missing": ({"model.builder": "python:no_such_mod:build"},
-                               ["model.builder", "no_such_mod"]),
+    "unknown strategy": (
+        {"strategy.name": "simulated-annealing"},
+        ["exp.yaml", "strategy.name", "unknown strategy 'simulated-annealing'"],
+    ),
+    "unknown strategy option": (
+        {"strategy.options": {"bogus": 1}},
+        ["strategy.options.bogus", "unknown option"],
+    ),
+    "unknown model": (
+        {"model.builder": "transformer-xl"},
+        ["exp.yaml", "model.builder", "unknown builder 'transformer-xl'"],
+    ),
+    "builder module missing": (
+        {"model.builder": "python:no_such_mod:build"},
+        ["model.builder", "no_such_mod"],
+    ),
     "param the builder does not take": (
         {"search_space.params.n_heads": 4},
         ["search_space.n_heads", "does not take 'n_heads'", "learning_rate"],
     ),
     "unknown dataset": ({"data.source": "mnist"}, ["exp.yaml", "data.source"]),
     "condition on unknown parent": (
-        {"search_space.params.momentum": {"type": "float", "low": 0, "high": 1,
-                                          "when": {"optimizer": "sgd"}}},
+        {
+            "search_space.params.momentum": {
+                "type": "float",
+                "low": 0,
+                "high": 1,
+                "when": {"optimizer": "sgd"},
+            }
+        },
         ["search_space", "unknown parameter 'optimizer'"],
     ),
-    "binary average on 10 classes": ({"objective.average": "binary"},
-                                     ["objective.average", "needs 2 classes"]),
+    "binary average on 10 classes": (
+        {"objective.average": "binary"},
+        ["objective.average", "needs 2 classes"],
+    ),
     "bad metric": ({"objective.metric": "auc"}, ["objective.metric"]),
 }
 
@@ -86,8 +102,9 @@ def test_missing_search_space_file(cli, write_config, workdir):
     config = tiny_experiment()
     config["search_space"] = "search_spaces/none.yaml"
     path = write_config(config)
-    _assert_clean_failure(cli("run", str(path)), workdir, "none.yaml", "search_space",
-                          "file not found")
+    _assert_clean_failure(
+        cli("run", str(path)), workdir, "none.yaml", "search_space", "file not found"
+    )
 
 
 def test_bad_search_space_file_names_that_file(cli, write_config, workdir):
@@ -95,21 +112,26 @@ def test_bad_search_space_file_names_that_file(cli, write_config, workdir):
     config = tiny_experiment()
     config["search_space"] = "space.yaml"
     path = write_config(config)
-    _assert_clean_failure(cli("run", str(path)), workdir, "space.yaml", "params.units",
-                          "low (9) must be <= high (1)")
+    _assert_clean_failure(
+        cli("run", str(path)), workdir, "space.yaml", "params.units", "low (9) must be <= high (1)"
+    )
 
 
 def test_csv_without_target_column(cli, write_config, workdir):
-    (workdir / "d.csv").write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n"
-                                                           for i in range(40)))
+    (workdir / "d.csv").write_text(
+        "a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40))
+    )
     path = write_config(**{"data": {"source": "csv", "path": "d.csv", "target": "y"}})
-    _assert_clean_failure(cli("run", str(path)), workdir, "d.csv", "data.target",
-                          "no target column 'y'")
+    _assert_clean_failure(
+        cli("run", str(path)), workdir, "d.csv", "data.target", "no target column 'y'"
+    )
 
 
 def test_csv_with_non_numeric_feature(cli, write_config, workdir):
-    (workdir / "d.csv").write_text("a,colour,target\n" + "".join(
-        f"{i},{'red' if i % 2 else 'blue'},{i % 2}\n" for i in range(40)))
+    (workdir / "d.csv").write_text(
+        "a,colour,target\n"
+        + "".join(f"{i},{'red' if i % 2 else 'blue'},{i % 2}\n" for i in range(40))
+    )
     path = write_config(**{"data": {"source": "csv", "path": "d.csv"}})
     _assert_clean_failure(cli("run", str(path)), workdir, "d.csv", "'colour' is not numeric")
 
@@ -131,4 +153,5 @@ def test_validate_prints_a_summary_and_writes_nothing(cli, write_config, workdir
 
 def test_unknown_experiment_for_trials(cli, workdir):
     done = cli("trials", "never-ran")
-    assert done.returncode == 2 and "no experiment named 'never-ran'" in done.stderr
+    assert done.returncode == 2 and "no MLflow database" in done.stderr
+    assert not (workdir / "mlflow.db").exists()

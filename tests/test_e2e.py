@@ -33,7 +33,13 @@ def test_run_logs_the_contract_schema(cli, write_config, workdir):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)  # exactly one JSON object on stdout
     assert set(summary) == {
-        "experiment", "study", "strategy", "sweep_run_id", "n_trials", "states", "best"
+        "experiment",
+        "study",
+        "strategy",
+        "sweep_run_id",
+        "n_trials",
+        "states",
+        "best",
     }
     assert summary["experiment"] == "tiny" and summary["study"] == "s1"
     assert summary["strategy"] == "random"
@@ -85,7 +91,7 @@ def test_run_logs_the_contract_schema(cli, write_config, workdir):
     best_cli = json.loads(cli("best", "tiny", "--json").stdout)
     assert best_cli["study"] == "s1" and best_cli["run_id"] == best["run_id"]
     listed = json.loads(cli("trials", "tiny", "--study", "s1", "--format", "json").stdout)
-    assert [row["run_id"] for row in listed][0] == best["run_id"]  # best first
+    assert listed[0]["run_id"] == best["run_id"]  # best first
     assert {row["state"] for row in listed} == {"COMPLETE"}
     assert set(listed[0]) == {"trial", "run_id", "state", "params", "metrics"}
     table = cli("trials", "tiny").stdout
@@ -129,7 +135,8 @@ def test_failing_and_nan_trials_are_logged_and_the_sweep_goes_on(cli, write_conf
     )
     config = tiny_experiment(**{"budget.trials": 6, "model.builder": "python:flaky_builders:build"})
     config["search_space"]["params"]["mode"] = {
-        "type": "categorical", "choices": ["ok", "crash", "nan"]
+        "type": "categorical",
+        "choices": ["ok", "crash", "nan"],
     }
     path = write_config(config)
     done = cli("run", str(path), "--study", "f", "--json", env={"PYTHONPATH": f"{workdir}"})
@@ -156,8 +163,13 @@ def test_sweep_stops_when_the_first_trials_all_fail(cli, write_config, workdir):
     (workdir / "broken.py").write_text(
         "def build(params, input_shape, n_classes):\n    raise ValueError('always broken')\n"
     )
-    path = write_config(**{"model.builder": "python:broken:build", "budget.trials": 10,
-                           "budget.max_initial_failures": 3})
+    path = write_config(
+        **{
+            "model.builder": "python:broken:build",
+            "budget.trials": 10,
+            "budget.max_initial_failures": 3,
+        }
+    )
     done = cli("run", str(path), "--study", "b", env={"PYTHONPATH": f"{workdir}"})
     assert done.returncode == 1
     assert "first 3 trials all failed" in done.stderr and "always broken" in done.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,16 +20,21 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-def _finished_trials(db: Path) -> list:
+def _finished_trials(db: Path) -> int:
+    """Count finished trial runs with plain read-only SQL: an MlflowClient here would race
+    the CLI's own creation of the database schema."""
     if not db.exists():
-        return []
-    client = MlflowClient(f"sqlite:///{db}")
-    exp = client.get_experiment_by_name("tiny")
-    if exp is None:
-        return []
-    runs = client.search_runs([exp.experiment_id], max_results=500)
-    return [r for r in runs if r.data.tags.get("hpo.kind") == "trial"
-            and r.info.status == "FINISHED"]
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM runs JOIN tags ON tags.run_uuid = runs.run_uuid "
+                "WHERE tags.key = 'hpo.kind' AND tags.value = 'trial' "
+                "AND runs.status = 'FINISHED'"
+            ).fetchone()
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+    return int(count)
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
@@ -36,11 +42,15 @@ def test_interrupt_ends_cleanly_and_resume_finishes(how, write_config, workdir, 
     path = write_config(**{"budget.trials": 40, "budget.epochs": 2, "data.max_samples": 600})
     process = subprocess.Popen(
         [sys.executable, "-m", "hpo.cli", "run", str(path), "--study", "int", "--json"],
-        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    while len(_finished_trials(workdir / "mlflow.db")) < 2:
+    while _finished_trials(workdir / "mlflow.db") < 2:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no trial finished in time"
         time.sleep(0.3)
@@ -69,8 +79,9 @@ def test_interrupt_ends_cleanly_and_resume_finishes(how, write_config, workdir, 
 
     # resume with a small budget: completed trials count, the interrupted one does not
     target = len(complete) + 1
-    resumed = cli("run", str(path), "--study", "int", "--trials", str(target), "--json",
-                  "--epochs", "1")
+    resumed = cli(
+        "run", str(path), "--study", "int", "--trials", str(target), "--json", "--epochs", "1"
+    )
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert summary["sweep_run_id"] == sweep.info.run_id

@@ -76,16 +76,17 @@ def get_builder(name: str) -> Builder:
             raise UserInputError(
                 f"cannot import {module_name!r}: {err}", field="model.builder"
             ) from None
-        builder = getattr(module, attr, None)
-        if not callable(builder):
+        user_builder = getattr(module, attr, None)
+        if not callable(user_builder):
             raise UserInputError(f"{module_name!r} has no function {attr!r}", field="model.builder")
-        return builder  # type: ignore[no-any-return]
+        return user_builder
     if name not in FAMILIES:
         raise UserInputError(
             f"unknown builder {name!r} (known: {', '.join(FAMILIES)}, or python:module:function)",
             field="model.builder",
         )
-    return importlib.import_module(FAMILIES[name][0]).build  # type: ignore[no-any-return]
+    family_builder: Builder = importlib.import_module(FAMILIES[name][0]).build
+    return family_builder
 
 
 def check_builder(name: str) -> None:
@@ -110,30 +111,38 @@ def check_builder(name: str) -> None:
     try:
         spec = importlib.util.find_spec(module_name)
     except (ImportError, ValueError) as err:
-        raise UserInputError(f"cannot import {module_name!r}: {err}", field="model.builder") from None
+        raise UserInputError(
+            f"cannot import {module_name!r}: {err}", field="model.builder"
+        ) from None
     if spec is None:
         raise UserInputError(
             f"cannot import {module_name!r}: no such module on the Python path",
             field="model.builder",
         )
     if spec.origin and spec.origin.endswith(".py"):
-        tree = ast.parse(open(spec.origin, encoding="utf-8").read(), spec.origin)
-        names = {
-            node.name
-            for node in tree.body
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        } | {
-            target.id
-            for node in tree.body
-            if isinstance(node, ast.Assign)
-            for target in node.targets
-            if isinstance(target, ast.Name)
-        } | {
-            alias.asname or alias.name
-            for node in tree.body
-            if isinstance(node, ast.ImportFrom)
-            for alias in node.names
-        }
+        from pathlib import Path
+
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), spec.origin)
+        names = (
+            {
+                node.name
+                for node in tree.body
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            }
+            | {
+                target.id
+                for node in tree.body
+                if isinstance(node, ast.Assign)
+                for target in node.targets
+                if isinstance(target, ast.Name)
+            }
+            | {
+                alias.asname or alias.name
+                for node in tree.body
+                if isinstance(node, ast.ImportFrom)
+                for alias in node.names
+            }
+        )
         if attr not in names:
             raise UserInputError(
                 f"{module_name!r} ({spec.origin}) defines no function {attr!r}",

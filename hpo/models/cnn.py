@@ -11,7 +11,6 @@ from hpo.models.common import compile_classifier
 from hpo.space import per_layer
 
 
-
 def build(params: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     if len(input_shape) != 3:
         raise ValueError(

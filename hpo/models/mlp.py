@@ -11,7 +11,6 @@ from hpo.models.common import compile_classifier, regularizer
 from hpo.space import per_layer
 
 
-
 def build(params: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     """Sequential Dense stack; `batch_norm` is none | before | after (the activation)."""
     activation = str(params.get("activation", "relu"))

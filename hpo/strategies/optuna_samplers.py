@@ -19,7 +19,8 @@ from hpo.strategies.base import (
 class OptunaStrategy(Strategy):
     """Base for Optuna samplers: define-by-run over the neutral space keeps conditions."""
 
-    capabilities = Capabilities(pruning=True, multi_objective=False)
+    # Optuna can prune and do multi-objective; hpo wires both up with the strategies issue
+    capabilities = Capabilities(pruning=False, multi_objective=False)
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
