@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from hpo.errors import UserInputError
 from hpo.space import SearchSpace, SearchSpaceSpec, compile_space
@@ -20,9 +28,20 @@ from hpo.space import SearchSpace, SearchSpaceSpec, compile_space
 METRICS = ("accuracy", "precision", "recall", "f1")
 Metric = Literal["accuracy", "precision", "recall", "f1"]
 SKLEARN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris")
-FILE_SOURCES = ("csv", "parquet", "npz")
+FILE_SOURCES = ("csv", "parquet", "npz", "text_csv")
+TEXT_SOURCES = ("text_demo", "text_csv")
 DataSource = Literal[
-    "digits", "digits_images", "breast_cancer", "wine", "iris", "synthetic", "csv", "parquet", "npz"
+    "digits",
+    "digits_images",
+    "breast_cancer",
+    "wine",
+    "iris",
+    "synthetic",
+    "csv",
+    "parquet",
+    "npz",
+    "text_demo",
+    "text_csv",
 ]
 
 
@@ -42,12 +61,24 @@ class SyntheticOptions(_Strict):
     flip_y: float = Field(default=0.01, ge=0, le=1)
 
 
+class TextDemoOptions(_Strict):
+    """The generated text data set (`source: text_demo`, see hpo/textdata.py)."""
+
+    n_samples: int = Field(default=3000, ge=60, le=200_000)
+    n_classes: int = Field(default=4, ge=2, le=6)
+    label_noise: float = Field(default=0.04, ge=0, lt=0.5)
+
+
 class DataConfig(_Strict):
     source: DataSource
     path: str | None = None
     target: str | None = Field(default=None, description="csv/parquet column or npz array")
     features: list[str] | None = Field(default=None, description="feature columns or npz array")
     synthetic: SyntheticOptions = SyntheticOptions()
+    text_column: str | None = Field(default=None, description="text_csv: the text column")
+    text_demo: TextDemoOptions | None = Field(
+        default=None, description="text_demo: size of the generated set (defaults when absent)"
+    )
     validation_size: float = Field(default=0.2, gt=0, lt=1)
     test_size: float = Field(default=0.2, gt=0, lt=1)
     scaling: Literal["standard", "minmax", "none"] = "standard"
@@ -59,13 +90,30 @@ class DataConfig(_Strict):
             raise ValueError(f"source {self.source!r} needs 'path'")
         if self.source not in FILE_SOURCES and self.path:
             raise ValueError(f"'path' is only for sources {', '.join(FILE_SOURCES)}")
+        if self.text_column is not None and self.source != "text_csv":
+            raise ValueError("'text_column' is only for source 'text_csv'")
+        if self.text_demo is not None and self.source != "text_demo":
+            raise ValueError("'text_demo' options are only for source 'text_demo'")
         if self.validation_size + self.test_size >= 0.9:
             raise ValueError("validation_size + test_size must leave at least 10% for training")
         return self
 
+    @model_serializer(mode="wrap")
+    def _drop_unset_text(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave the text keys out when unset, so configs written before the text sources
+        existed keep their hashes (and their studies stay resumable)."""
+        data: dict[str, Any] = handler(self)
+        for key in ("text_column", "text_demo"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
 
 class ModelConfig(_Strict):
-    builder: str = Field(description="a registered family (mlp, cnn) or python:pkg.mod:function")
+    builder: str = Field(
+        description="a registered family (mlp, cnn, transfer, rnn, attention) "
+        "or python:pkg.mod:function"
+    )
 
 
 class Objective(_Strict):

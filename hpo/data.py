@@ -36,7 +36,13 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """Per-example shape; `()` for text (one string per example)."""
         return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
+    def is_text(self) -> bool:
+        """Raw strings (text sources): the model vectorizes them itself."""
+        return self.x_train.dtype == object
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -73,7 +79,10 @@ def _synthetic(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise UserInputError(
             "n_informative + n_redundant must be <= n_features", field="data.synthetic"
         )
-    x, y = make_classification(**opts.model_dump(), random_state=seed)
+    try:
+        x, y = make_classification(**opts.model_dump(), random_state=seed)
+    except ValueError as err:  # e.g. too many classes for n_informative
+        raise UserInputError(str(err), field="data.synthetic") from None
     return x.astype(np.float32), y
 
 
@@ -108,6 +117,10 @@ def _table(config: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     x = frame[features].to_numpy(dtype=np.float32)
     if np.isnan(x).any():
         raise UserInputError("feature columns contain missing values", source=str(path))
+    if frame[target].isna().any():
+        raise UserInputError(
+            f"target column {target!r} has missing values", source=str(path), field="data.target"
+        )
     return x, frame[target].to_numpy()
 
 
@@ -129,14 +142,84 @@ def _npz(config: DataConfig) -> tuple[np.ndarray, np.ndarray]:
                 source=str(path),
                 field=field,
             )
-    x = arrays[x_key]
+    try:
+        x, y = arrays[x_key], arrays[y_key]
+    except ValueError as err:  # object arrays need pickle, which we never allow
+        raise UserInputError(f"cannot read npz: {err}", source=str(path)) from None
     if not np.issubdtype(x.dtype, np.number):
         raise UserInputError(f"array {x_key!r} is not numeric", source=str(path), field="data")
-    return x.astype(np.float32), arrays[y_key]
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise UserInputError(
+            f"array {y_key!r} must be one label per row, got shape {y.shape}",
+            source=str(path),
+            field="data.target",
+        )
+    return x.astype(np.float32), y
+
+
+def _text_demo(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from hpo.config import TextDemoOptions
+    from hpo.textdata import generate
+
+    opts = config.text_demo or TextDemoOptions()
+    texts, labels, names = generate(opts.n_samples, opts.n_classes, seed, opts.label_noise)
+    return texts, np.asarray(names)[labels]
+
+
+def _text_csv(config: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A text column and a label column; the text stays raw (vectorized inside the model,
+    with the vocabulary fitted on the train split only)."""
+    import pandas as pd
+
+    assert config.path is not None
+    path = Path(config.path)
+    if not path.is_file():
+        raise UserInputError("file not found", source=str(path), field="data.path")
+    try:
+        frame = pd.read_csv(path)
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserInputError(f"cannot read csv: {first}", source=str(path)) from None
+    columns = ", ".join(map(str, frame.columns[:20]))
+    text_column = config.text_column or "text"
+    target = config.target or "label"
+    for column, field in ((text_column, "data.text_column"), (target, "data.target")):
+        if column not in frame.columns:
+            raise UserInputError(
+                f"no column {column!r} (columns: {columns})", source=str(path), field=field
+            )
+    values = frame[text_column]
+    present = values.dropna()
+    if present.empty or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise UserInputError(
+            f"column {text_column!r} is not text (dtype {values.dtype}); name the text column "
+            "in data.text_column",
+            source=str(path),
+            field="data.text_column",
+        )
+    if not all(isinstance(v, str) for v in present):
+        raise UserInputError(
+            f"column {text_column!r} mixes text with other values",
+            source=str(path),
+            field="data.text_column",
+        )
+    labels = frame[target]
+    if labels.isna().any():
+        raise UserInputError(
+            f"label column {target!r} has missing values", source=str(path), field="data.target"
+        )
+    texts = np.array([v if isinstance(v, str) else "" for v in values], dtype=object)
+    return texts, labels.to_numpy()
 
 
 def load_raw(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The full feature array and label vector, before any split."""
+    if config.source == "text_demo":
+        return _text_demo(config, seed)
+    if config.source == "text_csv":
+        return _text_csv(config)
     if config.source == "synthetic":
         return _synthetic(config, seed)
     if config.source in ("csv", "parquet"):
@@ -147,7 +230,7 @@ def load_raw(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _scale(config: DataConfig, train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    if config.scaling == "none":
+    if config.scaling == "none" or train.dtype == object:  # text is never scaled
         return [train, *others]
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
@@ -173,7 +256,7 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
     counts = np.bincount(y)
     if counts.min() < 3:
         raise UserInputError(
-            f"class {classes[counts.argmin()]!r} has fewer than 3 rows; cannot stratify",
+            f"class {classes[counts.argmin()]} has fewer than 3 rows; cannot stratify",
             field="data.target",
         )
     indices = np.arange(len(y))
@@ -194,7 +277,11 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
     x_train, x_val, x_test = _scale(config, x[train_idx], x[val_idx], x[test_idx])
 
     digest = hashlib.sha256()
-    for part in (x, y, train_idx, val_idx, test_idx):
+    if x.dtype == object:  # text: hash the strings, not the object pointers
+        digest.update("\x1f".join(map(str, x)).encode("utf-8"))
+    else:
+        digest.update(np.ascontiguousarray(x).tobytes())
+    for part in (y, train_idx, val_idx, test_idx):
         digest.update(np.ascontiguousarray(part).tobytes())
     digest.update(config.scaling.encode())
     return Dataset(

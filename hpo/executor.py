@@ -30,10 +30,9 @@ class TrialTask:
     number: int
     params: dict[str, Any]
     seed: int
-    run_id: str
-    # log the model when the objective beats this value (None: log any completed trial)
+    # save the model when the objective beats this value (None: any completed trial)
     model_threshold: float | None
-    log_model: bool
+    save_model: bool
 
 
 # ---------------------------------------------------------------- worker-process side
@@ -41,7 +40,7 @@ class TrialTask:
 _state: dict[str, Any] = {}
 
 
-def _init_worker(experiment_json: str, dataset: Dataset, tracking_uri: str, threads: int) -> None:
+def _init_worker(experiment_json: str, dataset: Dataset, model_root: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
     # stdout belongs to the CLI (`--json` prints exactly one object): Keras callbacks such
     # as TerminateOnNaN print, so a worker's stdout goes to stderr
@@ -57,11 +56,11 @@ def _init_worker(experiment_json: str, dataset: Dataset, tracking_uri: str, thre
     import keras  # noqa: F401  (imported now so the first trial does not pay for it)
 
     from hpo.models import get_builder
-    from hpo.tracking import preload_model_logging
+    from hpo.tracking import preload_model_saving
 
-    preload_model_logging()
+    preload_model_saving()
     experiment = Experiment.model_validate_json(experiment_json)
-    _state.update(experiment=experiment, dataset=dataset, tracking_uri=tracking_uri)
+    _state.update(experiment=experiment, dataset=dataset, model_root=model_root)
     try:
         _state["builder"] = get_builder(experiment.model.builder)
     except Exception as err:  # reported by every trial instead of a dead pool
@@ -104,17 +103,18 @@ def _run_task(task: TrialTask) -> TrialResult:
     value = result.objective(experiment.objective.metric)
     if (
         model is not None
-        and task.log_model
+        and task.save_model
         and value is not None
         and _is_better(value, task.model_threshold, experiment.objective.direction)
     ):
-        from hpo.tracking import log_keras_model
+        from hpo.tracking import save_keras_model
 
+        path = os.path.join(_state["model_root"], f"trial-{task.number}")
         try:
-            log_keras_model(_state["tracking_uri"], task.run_id, model, dataset.x_val)
-            result.model_logged = True
-        except Exception as err:  # a logging failure must not lose the trial's metrics
-            result.error = f"model not logged: {one_line(err)}"
+            save_keras_model(model, dataset.x_val, path)
+            result.model_dir = path
+        except Exception as err:  # a saving failure must not lose the trial's metrics
+            result.error = f"model not saved: {one_line(err)}"
     return result
 
 
@@ -124,12 +124,12 @@ def _run_task(task: TrialTask) -> TrialResult:
 class TrialExecutor:
     """A pool of `workers` training processes, each recycled every `recycle_after` trials."""
 
-    def __init__(self, experiment: Experiment, dataset: Dataset, tracking_uri: str, workers: int):
+    def __init__(self, experiment: Experiment, dataset: Dataset, model_root: str, workers: int):
         self.workers = workers
         # children inherit the environment at spawn; set here, TensorFlow's C++ logs stay quiet
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         threads = max(1, (os.cpu_count() or 1) // workers)
-        self._args = (experiment.model_dump_json(), dataset, tracking_uri, threads)
+        self._args = (experiment.model_dump_json(), dataset, model_root, threads)
         self._recycle_after = experiment.budget.recycle_after
         self._pool = self._new_pool()
 

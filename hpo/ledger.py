@@ -21,6 +21,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.errors import UserInputError
@@ -38,11 +39,16 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def mask_url(url: str) -> str:
-    """Hide a password in a URL (`postgresql://user:***@host/db`) before showing it."""
-    if "://" not in url or "@" not in url:
+    """Hide passwords in a URL (`postgresql://user:***@host/db`, `?password=***`)."""
+    import re
+
+    url = re.sub(r"(?i)([?&](?:password|passwd|pwd)=)[^&]*", r"\1***", url)
+    if "://" not in url:
         return url
     scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
+    if "@" not in rest:
+        return url
+    credentials, host = rest.rsplit("@", 1)  # a password may itself contain "@"
     if ":" not in credentials:
         return url
     user = credentials.split(":", 1)[0]
@@ -62,10 +68,30 @@ def make_storage(url: str | None) -> optuna.storages.BaseStorage:
             ) from None
     path = Path(url.removeprefix("journal://"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+    from optuna.storages.journal import JournalFileOpenLock
 
-    backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    backend = _UnsyncedJournalFile(str(path), lock_obj=JournalFileOpenLock(str(path)))
     return optuna.storages.JournalStorage(backend)
+
+
+class _UnsyncedJournalFile(JournalFileBackend):
+    """Optuna's journal file without an fsync per write.
+
+    Every `suggest_*` appends a line; with fsync that is 1-3 ms each, 15-40 ms a trial.
+    Without it the line still reaches the kernel at once, so a killed or crashed process
+    loses nothing; only a power cut can lose the last lines (the trials are re-run on
+    resume). The file format and locking are Optuna's own.
+    """
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        import json
+
+        from optuna.storages.journal._file import get_lock_file
+
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        with get_lock_file(self._lock), open(self._file_path, "ab") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
 
 
 def distribution(param: Param) -> BaseDistribution:
@@ -177,7 +203,9 @@ class Ledger:
         return trial
 
     def set_run_id(self, number: int, run_id: str) -> None:
-        self.study._storage.set_trial_user_attr(self._trial_id(number), RUN_ID_ATTR, run_id)
+        storage, trial_id = self.study._storage, self._trial_id(number)
+        if not storage.get_trial(trial_id).state.is_finished():
+            storage.set_trial_user_attr(trial_id, RUN_ID_ATTR, run_id)
 
     def finish(
         self,
@@ -192,6 +220,8 @@ class Ledger:
         """Store the outcome. A NaN value is never stored as COMPLETE."""
         storage = self.study._storage
         trial_id = self._trial_id(number)
+        if storage.get_trial(trial_id).state.is_finished():
+            return  # already ended elsewhere (e.g. failed as stale by another process)
         if metrics:
             clean = {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
             storage.set_trial_user_attr(trial_id, METRICS_ATTR, clean)

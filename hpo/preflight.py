@@ -8,7 +8,7 @@ from typing import Any
 from hpo.config import Experiment
 from hpo.data import Dataset, load_dataset
 from hpo.errors import UserInputError
-from hpo.models import check_builder, check_params
+from hpo.models import check_builder, check_model, check_params
 from hpo.space import SearchSpace
 from hpo.strategies import create_strategy
 from hpo.strategies.base import Direction
@@ -52,6 +52,7 @@ def check(experiment: Experiment, *, source: str) -> Checked:
         check_builder(experiment.model.builder)
         check_params(experiment.model.builder, space.names)
         dataset = load_dataset(experiment.data, experiment.seed)
+        check_model(experiment.model.builder, space, dataset.input_shape, dataset.is_text)
         if experiment.objective.average == "binary" and dataset.n_classes != 2:
             raise UserInputError(
                 f"average 'binary' needs 2 classes, the data has {dataset.n_classes}",

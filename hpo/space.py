@@ -189,6 +189,10 @@ class Param:
         assert self.low is not None and self.high is not None
         if self.kind == "int" and int(value) != value:
             return False
+        if self.step:
+            offset = (value - self.low) / self.step
+            if abs(offset - round(offset)) > 1e-9:
+                return False
         return self.low - 1e-12 <= value <= self.high + 1e-12
 
     def default(self) -> Scalar:
@@ -250,11 +254,16 @@ class SearchSpace:
         return list(active)
 
     def contains(self, assigned: Mapping[str, Any]) -> bool:
-        """True when `assigned` is exactly a valid point of this space."""
-        active = self.active_names(assigned)
-        if set(active) != set(assigned):
-            return False
-        return all(self[name].contains(assigned[name]) for name in active)
+        """True when `assigned` is exactly a valid point: every active parameter present and
+        in range, no inactive or unknown one."""
+        seen: dict[str, Any] = {}
+        for param in self.params:
+            if param.condition is not None and not param.condition.holds(seen):
+                continue
+            if param.name not in assigned or not param.contains(assigned[param.name]):
+                return False
+            seen[param.name] = assigned[param.name]
+        return set(seen) == set(assigned)
 
 
 def per_layer(params: Mapping[str, Any], key: str, count: str = "n_layers") -> list[Any]:
@@ -304,6 +313,8 @@ def compile_space(spec: SearchSpaceSpec) -> SearchSpace:
             active_counts = tuple(range(max(i + 1, group.count.low), group.count.high + 1))
             for key, layer_spec in group.per_layer.items():
                 layer_name = f"{key}_{i}"
+                if layer_name in pending:
+                    raise ValueError(f"{layer_name}: defined twice (by two per-layer groups)")
                 condition = None if i < group.count.low else Condition(count_name, active_counts)
                 pending[layer_name] = _param_from_spec(layer_name, layer_spec, condition)
                 names.append(layer_name)

@@ -9,6 +9,7 @@ or FAILED, never left RUNNING.
 from __future__ import annotations
 
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -87,7 +88,7 @@ ProgressHook = Callable[[int, int, float | None], None]  # (finished, total, bes
 @dataclass
 class _InFlight:
     request: TrialRequest
-    run_id: str
+    run_id: str | None = None
 
 
 class _StopSignals:
@@ -128,13 +129,17 @@ class Sweep:
     options: SweepOptions
     on_progress: ProgressHook | None = None
     _in_flight: dict[Future[TrialResult], _InFlight] = field(default_factory=dict)
+    _submitted: int = 0
+    _broken: bool = False
 
     def run(self) -> SweepSummary:
+        with tempfile.TemporaryDirectory(prefix="hpo-models-") as model_root:
+            return self._run(model_root)
+
+    def _run(self, model_root: str) -> SweepSummary:
         exp = self.checked.experiment
         started = time.perf_counter()
-        executor = TrialExecutor(
-            exp, self.checked.dataset, self.options.tracking_uri, self.options.workers
-        )
+        executor = TrialExecutor(exp, self.checked.dataset, model_root, self.options.workers)
         try:
             ledger = self._open_ledger()
             strategy = create_strategy(
@@ -226,18 +231,21 @@ class Sweep:
     # ---------------------------------------------------------------- the loop
 
     def _loop(self, stop: _StopSignals) -> None:
-        exp = self.checked.experiment
-        budget = exp.budget
-        deadline = (self.started + budget.timeout_s) if budget.timeout_s else None
+        """Keep `workers` trials training. The critical path between two trials is only
+        ledger + strategy (tell, ask); MLflow writes happen while the next trial trains."""
+        deadline = (
+            self.started + self.checked.experiment.budget.timeout_s
+            if self.checked.experiment.budget.timeout_s
+            else None
+        )
         self._report()
         while True:
             stop.check()
-            counted = self.ledger.n_counted()
-            room = budget.trials - counted - len(self._in_flight)
-            timed_out = deadline is not None and time.perf_counter() >= deadline
-            while room > 0 and not timed_out and len(self._in_flight) < self.options.workers:
-                self._submit(self.strategy.ask())
-                room -= 1
+            if self._broken and not self._in_flight:
+                self.executor.restart()
+                self._broken = False
+            self._fill(deadline)
+            self._open_runs()
             if not self._in_flight:
                 return
             stop.interruptible = True
@@ -246,54 +254,91 @@ class Sweep:
                 done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED, timeout=1.0)
             finally:
                 stop.interruptible = False
-            for future in done:
-                self._record(future)
-            self._check_initial_failures()
+            settled = [self._settle(future) for future in done]
+            try:
+                self._check_initial_failures()
+            except SweepAborted:
+                for flight, result in settled:
+                    self._log(flight, result)
+                raise
+            self._fill(deadline)  # next trials start training before we log the last ones
+            for flight, result in settled:
+                self._log(flight, result)
+
+    def _fill(self, deadline: float | None) -> None:
+        """Ask for and submit trials while there is budget and a free worker."""
+        budget = self.checked.experiment.budget
+        while len(self._in_flight) < self.options.workers and not self._broken:
+            if self.ledger.n_counted() + len(self._in_flight) >= budget.trials:
+                return
+            # like Optuna's timeout: checked before each new trial, after at least one
+            if deadline is not None and self._submitted and time.perf_counter() >= deadline:
+                return
+            self._submit(self.strategy.ask())
 
     def _submit(self, request: TrialRequest) -> None:
         exp = self.checked.experiment
-        run_id = self.tracker.start_trial(
-            self.experiment_id,
-            self.sweep_run_id,
-            request.number,
-            request.params,
-            {"hpo.strategy": exp.strategy.name, "hpo.study": self.ledger.name},
-        )
-        self.ledger.set_run_id(request.number, run_id)
         best = self.best()
         task = TrialTask(
             number=request.number,
             params=request.params,
             seed=exp.seed + request.number,
-            run_id=run_id,
             model_threshold=best.metrics.get(exp.objective.metric) if best else None,
-            log_model=exp.tracking.log_models,
+            save_model=exp.tracking.log_models,
         )
-        self._in_flight[self.executor.submit(task)] = _InFlight(request, run_id)
+        self._in_flight[self.executor.submit(task)] = _InFlight(request)
+        self._submitted += 1
 
-    def _record(self, future: Future[TrialResult]) -> None:
+    def _open_runs(self) -> None:
+        """Create the MLflow run of every submitted trial that has none yet."""
+        for flight in self._in_flight.values():
+            self._ensure_run(flight)
+
+    def _ensure_run(self, flight: _InFlight) -> str:
+        if flight.run_id is None:
+            exp = self.checked.experiment
+            flight.run_id = self.tracker.start_trial(
+                self.experiment_id,
+                self.sweep_run_id,
+                flight.request.number,
+                flight.request.params,
+                {"hpo.strategy": exp.strategy.name, "hpo.study": self.ledger.name},
+            )
+            self.ledger.set_run_id(flight.request.number, flight.run_id)
+        return flight.run_id
+
+    def _settle(self, future: Future[TrialResult]) -> tuple[_InFlight, TrialResult]:
+        """Take a finished trial's result into the ledger and the strategy."""
         flight = self._in_flight.pop(future)
         try:
             result = future.result()
-        except BrokenProcessPool:
+        except BrokenProcessPool:  # the training process died (OOM kill, segfault, kill -9)
             result = TrialResult(state="FAIL", error="the training process died")
-            self._abandon_in_flight("the training process died", killed=False)
-            self.executor.restart()
+            self._broken = True
         except Exception as err:  # pickling or a bug in the worker: fail this trial only
             result = TrialResult(state="FAIL", error=f"{type(err).__name__}: {err}")
-        self._store(flight, result)
+        self._tell(flight, result)
+        return flight, result
 
-    def _store(
-        self,
-        flight: _InFlight,
-        result: TrialResult,
-        *,
-        killed: bool = False,
-        interrupted: bool = False,
-    ) -> None:
-        exp = self.checked.experiment
-        value = result.objective(exp.objective.metric)
-        state = result.state if (value is not None or result.state != "COMPLETE") else "FAIL"
+    def _tell(self, flight: _InFlight, result: TrialResult, *, interrupted: bool = False) -> None:
+        value = result.objective(self.checked.experiment.objective.metric)
+        if result.state == "COMPLETE" and value is None:
+            result.state = "FAIL"
+            result.error = result.error or "the objective metric is not a number"
+        values = (value,) if value is not None else None
+        self.ledger.finish(
+            flight.request.number,
+            result.state,  # type: ignore[arg-type]
+            values,
+            metrics=result.metrics,
+            error=result.error,
+            interrupted=interrupted,
+        )
+        self.strategy.tell(flight.request, Outcome(result.state, values))  # type: ignore[arg-type]
+
+    def _log(self, flight: _InFlight, result: TrialResult, *, killed: bool = False) -> None:
+        """Write a settled trial to MLflow: metrics, tags, model, terminal status."""
+        run_id = self._ensure_run(flight)
         metrics = dict(result.metrics)
         if result.state != "FAIL" or result.fit_seconds:
             metrics.update(
@@ -304,34 +349,27 @@ class Sweep:
                 n_params=float(result.n_params),
                 epochs=float(result.epochs_run),
             )
+        if result.model_dir:
+            self.tracker.log_model_dir(run_id, result.model_dir)
         self.tracker.finish_trial(
-            flight.run_id,
-            state,
+            run_id,
+            result.state,
             metrics=metrics,
             history=result.history,
-            error=result.error if state == "FAIL" else None,
+            error=result.error if result.state == "FAIL" else None,
             extra_tags=_result_tags(result),
             killed=killed,
         )
-        values = (value,) if value is not None else None
-        self.ledger.finish(
-            flight.request.number,
-            state,  # type: ignore[arg-type]
-            values,
-            metrics=result.metrics,
-            error=result.error,
-            interrupted=interrupted,
-        )
-        self.strategy.tell(flight.request, Outcome(state, values))  # type: ignore[arg-type]
         self._report()
 
     def _abandon_in_flight(self, reason: str, *, killed: bool) -> None:
         """Kill the workers and mark every running trial FAIL (kept out of the budget)."""
         self.executor.kill()
         for flight in list(self._in_flight.values()):
-            self._store(
-                flight, TrialResult(state="FAIL", error=reason), killed=killed, interrupted=True
-            )
+            result = TrialResult(state="FAIL", error=reason)
+            self._ensure_run(flight)  # the run id goes into the ledger before it is finished
+            self._tell(flight, result, interrupted=True)
+            self._log(flight, result, killed=killed)
         self._in_flight.clear()
 
     def _check_initial_failures(self) -> None:
@@ -384,10 +422,7 @@ class Sweep:
             best_run_id=best.run_id if best else None,
             summary={f"n_{k.lower()}": float(v) for k, v in states.items()},
         )
-        if status == "FINISHED":
-            self.executor.close()
-        else:
-            self.executor.kill()
+        self.executor.kill()  # nothing left to run; a graceful TensorFlow exit costs ~3 s
         return SweepSummary(
             experiment=exp.experiment_name,
             study=self.ledger.name,
@@ -402,7 +437,7 @@ class Sweep:
 
 def _result_tags(result: TrialResult) -> dict[str, str]:
     tags = {"hpo.worker_pid": str(result.worker_pid)} if result.worker_pid else {}
-    if result.model_logged:
+    if result.model_dir:
         tags["hpo.model"] = "logged"
     return tags
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -225,6 +224,16 @@ class Tracker:
         status = "KILLED" if killed else ("FAILED" if state == "FAIL" else "FINISHED")
         self.client.set_terminated(run_id, status)
 
+    def log_model_dir(self, run_id: str, path: str) -> None:
+        """Upload a saved model folder as the run's `model` artifact, then remove it."""
+        import shutil
+
+        try:
+            self.client.log_artifacts(run_id, path, MODEL_ARTIFACT)
+            self.client.set_tag(run_id, "hpo.model", "logged")
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
     def end_stale_trials(self, experiment_id: str, sweep_run_id: str, reason: str) -> int:
         """End child runs left RUNNING by a dead process: FAIL, never RUNNING forever."""
         runs = self.client.search_runs(
@@ -285,25 +294,26 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "experiment"
 
 
-def preload_model_logging() -> None:
+def preload_model_saving() -> None:
     """Import MLflow's Keras flavour now (~3 s the first time) rather than mid-sweep."""
     import mlflow.keras
     import mlflow.models  # noqa: F401
 
 
-def log_keras_model(tracking_uri: str, run_id: str, model: Any, x_example: Any) -> None:
-    """Log a trained Keras model (with a signature) as the `model` artifact of a trial run."""
+def save_keras_model(model: Any, x_example: Any, path: str) -> None:
+    """Save a trained Keras model as an MLflow model (with a signature) in `path`.
+
+    Runs in the training process, which has the model; the orchestrator uploads the folder
+    with `Tracker.log_model_dir`, off the critical path of the next trial.
+    """
     import mlflow.keras
     from mlflow.models import infer_signature
 
     example = x_example[:5]
     signature = infer_signature(example, model(example, training=False).numpy())
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / MODEL_ARTIFACT
-        mlflow.keras.save_model(
-            model, str(path), signature=signature, pip_requirements=list(MODEL_PIP_REQUIREMENTS)
-        )
-        MlflowClient(tracking_uri=tracking_uri).log_artifacts(run_id, str(path), MODEL_ARTIFACT)
+    mlflow.keras.save_model(
+        model, path, signature=signature, pip_requirements=list(MODEL_PIP_REQUIREMENTS)
+    )
 
 
 def best_of(records: Sequence[TrialRecord], metric: str, direction: str) -> TrialRecord | None:
@@ -322,6 +332,6 @@ __all__ = [
     "Tracker",
     "TrialRecord",
     "best_of",
-    "log_keras_model",
     "resolve_tracking_uri",
+    "save_keras_model",
 ]

@@ -39,7 +39,7 @@ class TrialResult:
     n_params: int = 0
     epochs_run: int = 0
     error: str | None = None
-    model_logged: bool = False
+    model_dir: str | None = None  # an MLflow Keras model saved by the worker, to upload
     worker_pid: int = 0
 
     def objective(self, metric: str) -> float | None:
@@ -57,6 +57,20 @@ def predict_labels(model: Any, x: np.ndarray) -> np.ndarray:
     if not np.isfinite(probs).all():
         raise TrialFailed("the model predicts NaN")
     return probs.argmax(axis=1)
+
+
+def builder_kwargs(builder: Callable[..., Any], dataset: Dataset) -> dict[str, Any]:
+    """Keyword extras for a builder that asks for them: `x_train` (the train split only, so
+    a vocabulary or normalization is never fitted on validation or test rows)."""
+    import inspect
+
+    try:
+        accepted = inspect.signature(builder).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: the plain signature
+        return {}
+    if any(p.name == "x_train" or p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted):
+        return {"x_train": dataset.x_train}
+    return {}
 
 
 def one_line(err: BaseException) -> str:
@@ -83,7 +97,9 @@ def train_and_evaluate(
         # free_memory=True runs gc.collect(): 0.2-0.35 s a trial; recycled workers bound memory
         keras.backend.clear_session(free_memory=False)
         keras.utils.set_random_seed(seed)
-        model = builder(params, dataset.input_shape, dataset.n_classes)
+        model = builder(
+            params, dataset.input_shape, dataset.n_classes, **builder_kwargs(builder, dataset)
+        )
         result.n_params = int(model.count_params())
         result.build_seconds = time.perf_counter() - started
 

@@ -215,9 +215,7 @@ def test_sample_only_asks_active_params() -> None:
 
 def test_sample_with_sgd_and_three_layers_includes_children() -> None:
     space = _space(MLP_SPACE)
-    params = space.sample(
-        lambda p: {"optimizer": "sgd", "n_layers": 3}.get(p.name, p.default())
-    )
+    params = space.sample(lambda p: {"optimizer": "sgd", "n_layers": 3}.get(p.name, p.default()))
     assert "momentum" in params
     assert {"units_2", "dropout_2"} <= set(params)
     assert space.contains(params)
@@ -262,10 +260,6 @@ def test_contains_rejects_bad_points() -> None:
     assert not space.contains({**good, "bogus": 1})
 
 
-@pytest.mark.xfail(
-    reason="BUG: SearchSpace.contains accepts a point with an active parameter missing",
-    strict=True,
-)
 def test_contains_rejects_missing_active_params() -> None:
     space = _space(MLP_SPACE)
     good = {
@@ -311,10 +305,6 @@ def test_getitem_unknown_raises_key_error() -> None:
         _space(MLP_SPACE)["nope"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: Param.contains ignores `step`, so off-grid values count as members",
-    strict=True,
-)
 def test_contains_respects_step() -> None:
     space = _space({"params": {"u": {"type": "int", "low": 0, "high": 10, "step": 5}}})
     assert space.contains({"u": 5})
@@ -357,11 +347,7 @@ def test_per_layer_reads_indexed_values_with_fallback() -> None:
             "choices must be unique",
         ),
         (
-            {
-                "params": {
-                    "m": {"type": "float", "low": 0, "high": 1, "when": {"optimizer": "sgd"}}
-                }
-            },
+            {"params": {"m": {"type": "float", "low": 0, "high": 1, "when": {"optimizer": "sgd"}}}},
             "'when' refers to unknown parameter 'optimizer'",
         ),
         (
@@ -504,10 +490,6 @@ def test_compile_space_reports_cycle_directly() -> None:
         compile_space(spec)
 
 
-@pytest.mark.xfail(
-    reason="BUG: two layer groups with the same per-layer key silently share units_<i>",
-    strict=True,
-)
 def test_two_layer_groups_with_same_key_are_rejected() -> None:
     group = {
         "count": {"low": 1, "high": 2},

@@ -1,7 +1,9 @@
 """The shared model factory: builder name -> function, looked up lazily.
 
 A builder has the signature `build(params, input_shape, n_classes) -> keras.Model` and
-returns a compiled model. Built-in families declare the parameter names they take in
+returns a compiled model. A builder that also takes a keyword `x_train` (or `**kwargs`)
+is given the training split's features, so it can fit preprocessing (a TextVectorization
+vocabulary, a Normalization layer) on the train split only. Built-in families declare the parameter names they take in
 `FAMILIES` (per-layer names as `units_*`) so a typo in a search space is caught when
 the config is validated, not in the middle of a sweep. A user's own builder is named
 `python:package.module:function`.
@@ -15,10 +17,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from hpo.errors import UserInputError
+from hpo.space import SearchSpace
 
 Builder = Callable[..., Any]
 
 _COMMON = frozenset({"optimizer", "learning_rate", "momentum", "weight_decay"})
+# text front end shared by the sequence families (ignored for numeric sequences)
+_SEQUENCE = frozenset({"max_tokens", "sequence_length", "embedding_dim"})
 
 # name -> (module, parameter names it takes). The names live here, not in the family
 # modules, so validating a config never imports keras.
@@ -47,9 +52,58 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
             "filters",
             "filters_*",
             "kernel_size",
+            "kernel_size_*",
             "pooling",
             "conv_batch_norm",
+            "conv_dropout",
             "head",
+            "dense_units",
+            "dropout",
+            "activation",
+        },
+    ),
+    "transfer": (
+        "hpo.models.transfer",
+        _COMMON
+        | {
+            "base",
+            "weights",
+            "alpha",
+            "image_size",
+            "fine_tune_layers",
+            "fine_tune_lr_factor",
+            "dense_units",
+            "dropout",
+            "activation",
+        },
+    ),
+    "rnn": (
+        "hpo.models.rnn",
+        _COMMON
+        | _SEQUENCE
+        | {
+            "cell",
+            "bidirectional",
+            "n_layers",
+            "units",
+            "units_*",
+            "recurrent_dropout",
+            "dense_units",
+            "dropout",
+            "activation",
+        },
+    ),
+    "attention": (
+        "hpo.models.attention",
+        _COMMON
+        | _SEQUENCE
+        | {
+            "attention",
+            "num_heads",
+            "key_dim",
+            "encoder",
+            "encoder_units",
+            "pooling",
             "dense_units",
             "dropout",
             "activation",
@@ -122,7 +176,12 @@ def check_builder(name: str) -> None:
     if spec.origin and spec.origin.endswith(".py"):
         from pathlib import Path
 
-        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), spec.origin)
+        try:
+            tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), spec.origin)
+        except SyntaxError as err:
+            raise UserInputError(
+                f"{spec.origin} line {err.lineno}: syntax error: {err.msg}", field="model.builder"
+            ) from None
         names = (
             {
                 node.name
@@ -170,3 +229,30 @@ def check_params(name: str, params: Iterable[str]) -> None:
                 f"(it takes: {', '.join(sorted(accepts))})",
                 field=f"search_space.{param}",
             )
+
+
+def _possible_values(space: SearchSpace, name: str) -> list[Any]:
+    """Values worth checking: all choices, or the two ends of a numeric range."""
+    param = space[name]
+    if param.kind == "fixed":
+        return [param.value]
+    if param.kind == "categorical":
+        return list(param.choices)
+    assert param.low is not None and param.high is not None
+    cast = int if param.kind == "int" else float
+    return [cast(param.low), cast(param.high)]
+
+
+def check_model(name: str, space: SearchSpace, input_shape: tuple[int, ...], is_text: bool) -> None:
+    """Check every value the space can give a built-in family against the data, without
+    importing keras (a user's builder is checked when it runs)."""
+    from hpo.models.checks import CHECKS, ModelInputError
+
+    check = CHECKS.get(name)
+    if check is None:
+        return
+    options = {p: _possible_values(space, p) for p in space.names}
+    try:
+        check(options, input_shape, is_text)
+    except ModelInputError as err:
+        raise UserInputError(str(err), field=err.field) from None

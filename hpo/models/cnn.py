@@ -1,4 +1,7 @@
-"""CNN family: Conv2D blocks with pooling, then Flatten (or global pooling) and a Dense head."""
+"""CNN family: Conv2D blocks with pooling, then Flatten (or global pooling) and a Dense head.
+
+Sequential: a plain stack is all a small image classifier needs.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +10,46 @@ from typing import Any
 
 import keras
 
-from hpo.models.common import compile_classifier
+from hpo.models.common import check_family, compile_classifier
 from hpo.space import per_layer
 
 
 def build(params: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
-    if len(input_shape) != 3:
-        raise ValueError(
-            f"the cnn builder needs image input (height, width, channels), got {input_shape}"
-        )
+    """`n_conv` blocks of Conv2D (+ batch norm) + activation + pooling (+ dropout).
+
+    Pooling is skipped once the feature map is down to 1 pixel, so deep stacks on small
+    images (8x8 digits) still build. Grey (height, width) images get a channel axis.
+    """
+    check_family("cnn", params, input_shape)
     activation = str(params.get("activation", "relu"))
-    kernel = int(params.get("kernel_size", 3))
     pool_cls = (
         keras.layers.AveragePooling2D
         if params.get("pooling", "max") == "average"
         else keras.layers.MaxPooling2D
     )
-    filters = per_layer({"filters": 32, "n_conv": 2, **params}, "filters", count="n_conv")
+    defaults = {"filters": 32, "n_conv": 2, "kernel_size": 3, **params}
+    filters = per_layer(defaults, "filters", count="n_conv")
+    kernels = per_layer(defaults, "kernel_size", count="n_conv")
+    conv_dropout = float(params.get("conv_dropout", 0.0))
 
     model = keras.Sequential(name="cnn")
     model.add(keras.Input(shape=input_shape))
-    for n_filters in filters:
-        model.add(keras.layers.Conv2D(int(n_filters), kernel, padding="same"))
+    if len(input_shape) == 2:
+        model.add(keras.layers.Reshape((*input_shape, 1)))
+    for n_filters, kernel in zip(filters, kernels, strict=True):
+        model.add(keras.layers.Conv2D(int(n_filters), int(kernel), padding="same"))
         if params.get("conv_batch_norm", False):
             model.add(keras.layers.BatchNormalization())
         model.add(keras.layers.Activation(activation))
         if model.output_shape[1] >= 2 and model.output_shape[2] >= 2:
             model.add(pool_cls(pool_size=2))
-    if params.get("head", "flatten") == "global_average":
+        if conv_dropout > 0:
+            model.add(keras.layers.Dropout(conv_dropout))
+    head = params.get("head", "flatten")
+    if head == "global_average":
         model.add(keras.layers.GlobalAveragePooling2D())
+    elif head == "global_max":
+        model.add(keras.layers.GlobalMaxPooling2D())
     else:
         model.add(keras.layers.Flatten())
     model.add(keras.layers.Dense(int(params.get("dense_units", 64)), activation=activation))

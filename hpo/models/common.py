@@ -7,10 +7,20 @@ from typing import Any
 
 import keras
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad")
+from hpo.models.checks import OPTIMIZERS, CHECKS, as_options
+
+__all__ = ["OPTIMIZERS", "check_family", "compile_classifier", "optimizer", "regularizer"]
+
+
+def check_family(
+    family: str, params: Mapping[str, Any], input_shape: tuple[int, ...], is_text: bool = False
+) -> None:
+    """Run the family's preflight checks on one trial's values (same message, same rules)."""
+    CHECKS[family](as_options(params), tuple(input_shape), is_text)
 
 
 def optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
+    """The optimizer a trial searched (`optimizer`, `learning_rate`, ...), Adam by default."""
     name = str(params.get("optimizer", "adam")).lower()
     lr = float(params.get("learning_rate", 1e-3))
     if name == "sgd":
@@ -31,6 +41,7 @@ def optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
 
 
 def regularizer(kind: str | None, strength: float) -> keras.regularizers.Regularizer | None:
+    """`none` or a zero strength means no regularizer (so a search can switch it off)."""
     if kind in (None, "none") or strength <= 0:
         return None
     if kind == "l1":

@@ -31,7 +31,7 @@ def build(params: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: in
                 int(width),
                 kernel_initializer=initializer,
                 kernel_regularizer=regularizer(reg_kind, reg_strength),
-                use_bias=batch_norm == "none",
+                use_bias=batch_norm != "before",  # BN right after Dense makes the bias redundant
             )
         )
         if batch_norm == "before":

@@ -1,0 +1,257 @@
+"""Strategy contract tests: every strategy runs the same checks on a cheap numpy objective.
+
+Add a backend by subclassing `StrategyContract` and setting `name` (and `guided` when the
+strategy should learn from results).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from hpo.errors import UserInputError
+from hpo.ledger import Ledger
+from hpo.space import SearchSpace, SearchSpaceSpec, compile_space
+from hpo.strategies import REGISTRY, create_strategy
+from hpo.strategies.base import Direction, Outcome, Strategy, TrialRequest
+
+SPACE: dict[str, Any] = {
+    "params": {
+        "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+        "optimizer": {"type": "categorical", "choices": ["adam", "sgd", "rmsprop"]},
+        "momentum": {"type": "float", "low": 0.0, "high": 0.9, "when": {"optimizer": "sgd"}},
+        "x": {"type": "float", "low": -5.0, "high": 5.0},
+        "batch_size": 32,
+    },
+    "layers": {
+        "n_layers": {
+            "count": {"low": 1, "high": 3},
+            "per_layer": {"units": {"type": "int", "low": 8, "high": 64}},
+        }
+    },
+}
+
+
+def _space() -> SearchSpace:
+    return compile_space(SearchSpaceSpec.model_validate(SPACE))
+
+
+def score(params: dict[str, Any]) -> float:
+    """A smooth objective to maximise: best near x=2, lr=1e-2, wide first layer, adam."""
+    value = -((params["x"] - 2.0) ** 2)
+    value -= (math.log10(params["learning_rate"]) + 2.0) ** 2
+    value += params["units_0"] / 64.0
+    value += 0.5 if params["optimizer"] == "adam" else 0.0
+    return float(value)
+
+
+class StrategyContract:
+    """What every strategy must do; subclasses set `name`."""
+
+    name: ClassVar[str]
+    guided: ClassVar[bool] = True  # should results steer later suggestions?
+    options: ClassVar[dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def open(self, tmp_path: Path, direction: Direction = "maximize") -> Ledger:
+        return Ledger.open(str(tmp_path / "l.journal"), "study", [direction])
+
+    def make(self, ledger: Ledger, seed: int = 0, direction: Direction = "maximize") -> Strategy:
+        strategy = create_strategy(self.name, dict(self.options), _space(), [direction], seed)
+        strategy.attach(ledger)
+        return strategy
+
+    def run(
+        self,
+        strategy: Strategy,
+        n: int,
+        objective: Any = score,
+    ) -> list[tuple[TrialRequest, float]]:
+        """Ask, evaluate and tell `n` trials, returning the requests and values."""
+        done = []
+        for _ in range(n):
+            request = strategy.ask()
+            value = float(objective(request.params))
+            strategy.ledger.finish(request.number, "COMPLETE", [value])
+            strategy.tell(request, Outcome("COMPLETE", (value,)))
+            done.append((request, value))
+        return done
+
+    # ------------------------------------------------------------------ contract
+
+    def test_registered(self) -> None:
+        assert self.name in REGISTRY
+
+    def test_ask_before_attach_is_an_error(self) -> None:
+        strategy = create_strategy(self.name, dict(self.options), _space(), ["maximize"], 0)
+        with pytest.raises(RuntimeError, match="attach"):
+            strategy.ask()
+
+    def test_suggestions_are_valid_points(self, tmp_path: Path) -> None:
+        space = _space()
+        strategy = self.make(self.open(tmp_path))
+        done = self.run(strategy, 25)
+        layers = set()
+        optimizers = set()
+        for number, (request, _) in enumerate(done):
+            assert request.number == number
+            assert space.contains(request.params), request.params
+            assert request.params["batch_size"] == 32
+            assert ("momentum" in request.params) == (request.params["optimizer"] == "sgd")
+            layers.add(request.params["n_layers"])
+            optimizers.add(request.params["optimizer"])
+        # conditional branches are explored, not just one arm
+        assert len(layers) >= 2
+        assert len(optimizers) >= 2
+        # the ledger holds exactly what was asked
+        stored = strategy.ledger.trials()
+        assert [t.params for t in stored] == [r.params for r, _ in done]
+        assert all(t.state == "COMPLETE" for t in stored)
+
+    def test_same_seed_same_sequence(self, tmp_path: Path) -> None:
+        a = self.run(self.make(self.open(tmp_path / "a"), seed=7), 15)
+        b = self.run(self.make(self.open(tmp_path / "b"), seed=7), 15)
+        assert [r.params for r, _ in a] == [r.params for r, _ in b]
+
+    def test_other_seed_other_sequence(self, tmp_path: Path) -> None:
+        a = self.run(self.make(self.open(tmp_path / "a"), seed=7), 5)
+        b = self.run(self.make(self.open(tmp_path / "b"), seed=8), 5)
+        assert [r.params for r, _ in a] != [r.params for r, _ in b]
+        assert a[0][0].params != b[0][0].params
+
+    @pytest.mark.parametrize("direction", ["maximize", "minimize"])
+    def test_direction_is_honoured(self, tmp_path: Path, direction: Direction) -> None:
+        sign = 1.0 if direction == "maximize" else -1.0
+        ledger = self.open(tmp_path, direction)
+        strategy = self.make(ledger, seed=1, direction=direction)
+        done = self.run(strategy, 30, lambda p: sign * score(p))
+        values = np.array([v for _, v in done])
+        # the ledger's best trial follows the direction
+        best = values.max() if direction == "maximize" else values.min()
+        assert ledger.study.best_value == pytest.approx(best)
+        if self.guided:
+            # in objective terms (higher is better), the guided trials beat the random start
+            goodness = sign * values
+            assert goodness.max() > np.median(goodness[:5])
+            assert np.median(goodness[-10:]) > np.median(goodness[:10])
+
+    def test_failed_and_nan_outcomes_do_not_break_later_asks(self, tmp_path: Path) -> None:
+        space = _space()
+        ledger = self.open(tmp_path)
+        strategy = self.make(ledger)
+        for i in range(14):
+            request = strategy.ask()
+            if i % 3 == 0:
+                ledger.finish(request.number, "COMPLETE", [math.nan])
+                strategy.tell(request, Outcome("COMPLETE", (math.nan,)))
+            elif i % 3 == 1:
+                ledger.finish(request.number, "FAIL", None, error="boom")
+                strategy.tell(request, Outcome("FAIL"))
+            else:
+                value = score(request.params)
+                ledger.finish(request.number, "COMPLETE", [value])
+                strategy.tell(request, Outcome("COMPLETE", (value,)))
+        states = [t.state for t in ledger.trials()]
+        assert states.count("FAIL") == 10
+        assert states.count("COMPLETE") == 4
+        # past TPE's startup trials: the model is fitted on what completed
+        for request, _ in self.run(strategy, 5):
+            assert space.contains(request.params)
+        assert ledger.trials()[-1].number == 18
+
+    def test_resume_continues_numbering_without_repeating(self, tmp_path: Path) -> None:
+        first = self.run(self.make(self.open(tmp_path), seed=3), 4)
+        # a new process: reopen the study and attach a fresh strategy with the same seed
+        resumed_ledger = self.open(tmp_path)
+        resumed = self.make(resumed_ledger, seed=3)
+        request = resumed.ask()
+        assert request.number == 4
+        assert request.params != first[0][0].params
+        assert all(request.params != r.params for r, _ in first)
+        assert _space().contains(request.params)
+        assert len(resumed_ledger.trials()) == 5
+
+    def test_resume_is_deterministic(self, tmp_path: Path) -> None:
+        asked = []
+        for where in ("a", "b"):
+            self.run(self.make(self.open(tmp_path / where), seed=3), 4)
+            asked.append(self.make(self.open(tmp_path / where), seed=3).ask().params)
+        assert asked[0] == asked[1]
+
+    def test_resume_after_interrupted_trial(self, tmp_path: Path) -> None:
+        ledger = self.open(tmp_path)
+        strategy = self.make(ledger)
+        self.run(strategy, 3)
+        strategy.ask()  # its process dies before finishing
+        reopened = self.open(tmp_path)
+        assert reopened.fail_running("stale") == [3]
+        resumed = self.make(reopened)
+        request = resumed.ask()
+        assert request.number == 4
+        assert _space().contains(request.params)
+
+
+class TestRandom(StrategyContract):
+    name = "random"
+    guided = False
+
+
+class TestTPE(StrategyContract):
+    name = "optuna-tpe"
+    options: ClassVar[dict[str, Any]] = {"n_startup_trials": 10}
+
+
+# --------------------------------------------------------------------------- create_strategy
+
+
+def test_unknown_strategy() -> None:
+    with pytest.raises(UserInputError) as info:
+        create_strategy("annealing", {}, _space(), ["maximize"], 0)
+    assert info.value.field == "strategy.name"
+    assert "unknown strategy 'annealing'" in info.value.detail
+    assert "optuna-tpe" in info.value.detail and "random" in info.value.detail
+
+
+@pytest.mark.parametrize("name", ["random", "optuna-tpe"])
+def test_unknown_option(name: str) -> None:
+    with pytest.raises(UserInputError) as info:
+        create_strategy(name, {"bogus": 1}, _space(), ["maximize"], 0)
+    assert info.value.field == "strategy.options.bogus"
+    assert info.value.detail == f"unknown option for strategy {name!r}"
+
+
+def test_bad_option_value() -> None:
+    with pytest.raises(UserInputError) as info:
+        create_strategy("optuna-tpe", {"n_startup_trials": "many"}, _space(), ["maximize"], 0)
+    assert info.value.field == "strategy.options.n_startup_trials"
+    assert "integer" in info.value.detail
+
+
+def test_multi_objective_is_unsupported() -> None:
+    with pytest.raises(UserInputError) as info:
+        create_strategy("random", {}, _space(), ["maximize", "minimize"], 0)
+    assert info.value.field == "strategy.name"
+    assert "multi-objective" in info.value.detail
+
+
+def test_options_are_parsed() -> None:
+    strategy = create_strategy(
+        "optuna-tpe", {"n_startup_trials": 3, "multivariate": False}, _space(), ["maximize"], 5
+    )
+    assert strategy.options.n_startup_trials == 3  # type: ignore[attr-defined]
+    assert strategy.options.multivariate is False  # type: ignore[attr-defined]
+    assert strategy.seed == 5
+    assert strategy.directions == ("maximize",)
+
+
+def test_outcome_usable() -> None:
+    assert Outcome("COMPLETE", (0.5,)).usable
+    assert not Outcome("COMPLETE", (math.nan,)).usable
+    assert not Outcome("COMPLETE", None).usable
+    assert not Outcome("FAIL").usable
+    assert not Outcome("PRUNED", (0.5,)).usable
