@@ -105,7 +105,7 @@ def run(
         workers=workers,
     )
     with progress_bar(
-        options.study, experiment.objective.metric, enabled=not quiet and sys.stderr.isatty()
+        options.study, experiment.primary.metric, enabled=not quiet and sys.stderr.isatty()
     ) as on_progress:
         summary = run_sweep(checked, options, on_progress)
     if as_json:
@@ -230,6 +230,12 @@ def ui(port: int, tracking_uri: str | None) -> None:
         sys.exit(subprocess.call(command))
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# the promote / export / serve / predict commands (hpo/cli_models.py)
+from hpo.cli_models import register as _register_model_commands  # noqa: E402
+
+_register_model_commands(main)
 
 
 if __name__ == "__main__":

@@ -116,15 +116,71 @@ class ModelConfig(_Strict):
     )
 
 
+# metrics a trial can be optimised or constrained on: validation scores and costs
+COST_METRICS = ("n_params", "fit_seconds")
+OBJECTIVE_METRICS = (*METRICS, *COST_METRICS)
+ObjectiveMetric = Literal["accuracy", "precision", "recall", "f1", "n_params", "fit_seconds"]
+PRUNERS = ("none", "median", "asha", "hyperband")
+
+
 class Objective(_Strict):
-    metric: Metric = "f1"
+    metric: ObjectiveMetric = "f1"
     average: Literal["macro", "weighted", "micro", "binary"] = "macro"
+    # default (filled in before validation): maximize scores, minimize costs
     direction: Literal["maximize", "minimize"] = "maximize"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_direction(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("direction") is None:
+            metric = raw.get("metric", "f1")
+            raw = {**raw, "direction": "minimize" if metric in COST_METRICS else "maximize"}
+        return raw
+
+
+class Constraint(_Strict):
+    """`precision >= 0.9`: a trial that breaks it is never picked as the best."""
+
+    metric: ObjectiveMetric
+    op: Literal[">=", "<=", ">", "<"]
+    value: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            import re
+
+            match = re.fullmatch(r"\s*([a-z_0-9]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*", raw)
+            if match is None:
+                raise ValueError(f"cannot read constraint {raw!r}: write e.g. 'precision >= 0.9'")
+            return {"metric": match[1], "op": match[2], "value": float(match[3])}
+        return raw
+
+    def violation(self, value: float) -> float:
+        """<= 0 when satisfied (Optuna's convention for constraint values)."""
+        if self.op in (">=", ">"):
+            return self.value - value
+        return value - self.value
+
+    def holds(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return {
+            ">=": value >= self.value,
+            "<=": value <= self.value,
+            ">": value > self.value,
+            "<": value < self.value,
+        }[self.op]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
 
 
 class StrategyConfig(_Strict):
     name: str = "optuna-tpe"
     options: dict[str, Any] = Field(default_factory=dict)
+    pruner: Literal["none", "median", "asha", "hyperband"] = "none"
 
 
 class Budget(_Strict):
@@ -155,14 +211,43 @@ class Experiment(_Strict):
     data: DataConfig
     model: ModelConfig
     search_space: SearchSpaceSpec
-    objective: Objective = Objective()
+    objective: Objective | list[Objective] = Objective()
+    constraints: list[Constraint] = Field(default_factory=list)
     strategy: StrategyConfig = StrategyConfig()
     budget: Budget = Budget()
     tracking: TrackingConfig = TrackingConfig()
 
+    @model_validator(mode="after")
+    def _one_average(self) -> Experiment:
+        objectives = self.objectives
+        if not objectives:
+            raise ValueError("objective: list at least one metric")
+        if len({o.metric for o in objectives}) != len(objectives):
+            raise ValueError("objective: each metric may appear once")
+        if len({o.average for o in objectives}) > 1:
+            raise ValueError("objective: all objectives must use the same average")
+        return self
+
     @property
     def space(self) -> SearchSpace:
         return compile_space(self.search_space)
+
+    @property
+    def objectives(self) -> list[Objective]:
+        return self.objective if isinstance(self.objective, list) else [self.objective]
+
+    @property
+    def primary(self) -> Objective:
+        """The first objective: it names `best_<metric>` and decides which models to log."""
+        return self.objectives[0]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     @property
     def experiment_name(self) -> str:
@@ -181,7 +266,7 @@ class Experiment(_Strict):
             "seed": self.seed,
             "model": self.model.model_dump(mode="json"),
             "search_space": self.search_space.model_dump(mode="json"),
-            "objective": self.objective.model_dump(mode="json"),
+            "objective": [o.model_dump(mode="json") for o in self.objectives],
         }
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
 

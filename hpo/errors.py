@@ -34,3 +34,12 @@ class Interrupted(HpoError):
     """Ctrl-C or SIGTERM: the sweep was stopped cleanly (exit code 130)."""
 
     exit_code = 130
+
+
+class GateFailed(HpoError):
+    """A quality gate was not met (test F1 too low, export parity too poor): exit code 1.
+
+    Not the user's typing: the input was fine, the model is not good enough to ship.
+    """
+
+    exit_code = 1

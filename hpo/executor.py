@@ -22,6 +22,7 @@ from typing import Any
 
 from hpo.config import Experiment
 from hpo.data import Dataset
+from hpo.selection import is_better
 from hpo.training import TrialResult, one_line
 
 
@@ -84,12 +85,6 @@ def _warm_up() -> int:
     return os.getpid()
 
 
-def _is_better(value: float, threshold: float | None, direction: str) -> bool:
-    if threshold is None:
-        return True
-    return value > threshold if direction == "maximize" else value < threshold
-
-
 def _run_task(task: TrialTask) -> TrialResult:
     from hpo.training import train_and_evaluate
 
@@ -100,12 +95,11 @@ def _run_task(task: TrialTask) -> TrialResult:
     result, model = train_and_evaluate(
         experiment, dataset, task.params, seed=task.seed, builder=_state["builder"]
     )
-    value = result.objective(experiment.objective.metric)
+    value = result.value(experiment.primary.metric)
     if (
         model is not None
         and task.save_model
-        and value is not None
-        and _is_better(value, task.model_threshold, experiment.objective.direction)
+        and is_better(value, task.model_threshold, experiment.primary.direction)
     ):
         from hpo.tracking import save_keras_model
 

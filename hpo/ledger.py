@@ -137,6 +137,7 @@ class LedgerTrial:
     run_id: str | None
     metrics: dict[str, float]
     interrupted: bool
+    error: str | None = None
 
     @property
     def counts_toward_budget(self) -> bool:
@@ -152,6 +153,7 @@ def _view(trial: FrozenTrial) -> LedgerTrial:
         run_id=trial.user_attrs.get(RUN_ID_ATTR),
         metrics=dict(trial.user_attrs.get(METRICS_ATTR, {})),
         interrupted=bool(trial.user_attrs.get(INTERRUPTED_ATTR, False)),
+        error=trial.user_attrs.get(ERROR_ATTR),
     )
 
 

@@ -10,7 +10,7 @@ from hpo.data import Dataset, load_dataset
 from hpo.errors import UserInputError
 from hpo.models import check_builder, check_model, check_params
 from hpo.space import SearchSpace
-from hpo.strategies import create_strategy
+from hpo.strategies import strategy_for
 from hpo.strategies.base import Direction
 
 
@@ -22,7 +22,7 @@ class Checked:
 
     @property
     def directions(self) -> list[Direction]:
-        return [self.experiment.objective.direction]
+        return self.experiment.directions  # type: ignore[return-value]
 
     def summary(self) -> dict[str, Any]:
         exp = self.experiment
@@ -31,8 +31,9 @@ class Checked:
             "experiment": exp.experiment_name,
             "model": exp.model.builder,
             "strategy": exp.strategy.name,
-            "objective": f"{exp.objective.direction} {exp.objective.metric} "
-            f"({exp.objective.average})",
+            "objective": ", ".join(f"{o.direction} {o.metric}" for o in exp.objectives)
+            + f" ({exp.primary.average})",
+            "constraints": ", ".join(map(str, exp.constraints)) or "none",
             "budget": f"{exp.budget.trials} trials x {exp.budget.epochs} epochs",
             "parameters": {
                 p.name: p.kind + (" (conditional)" if p.condition else "")
@@ -47,13 +48,12 @@ def check(experiment: Experiment, *, source: str) -> Checked:
     problem (with `source` as the file to blame when the error has none of its own)."""
     try:
         space = experiment.space
-        directions: list[Direction] = [experiment.objective.direction]
-        create_strategy(experiment.strategy.name, experiment.strategy.options, space, directions, 0)
+        strategy_for(experiment, space)
         check_builder(experiment.model.builder)
         check_params(experiment.model.builder, space.names)
         dataset = load_dataset(experiment.data, experiment.seed)
         check_model(experiment.model.builder, space, dataset.input_shape, dataset.is_text)
-        if experiment.objective.average == "binary" and dataset.n_classes != 2:
+        if experiment.primary.average == "binary" and dataset.n_classes != 2:
             raise UserInputError(
                 f"average 'binary' needs 2 classes, the data has {dataset.n_classes}",
                 field="objective.average",

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hpo import selection
 from hpo.errors import Interrupted, SweepAborted, UserInputError
 from hpo.executor import TrialExecutor, TrialTask
 from hpo.ledger import Ledger, LedgerTrial, mask_url
 from hpo.metrics import METRIC_NAMES
 from hpo.preflight import Checked
-from hpo.strategies import create_strategy
+from hpo.strategies import strategy_for
 from hpo.strategies.base import Outcome, Strategy, TrialRequest
 from hpo.tracking import Tracker
 from hpo.training import TrialResult
@@ -67,6 +68,7 @@ class SweepSummary:
     states: dict[str, int]
     best: Best | None
     objective: str
+    pareto: list[Best] | None = None
     wall_seconds: float = 0.0
     new_trials: int = 0
 
@@ -79,6 +81,7 @@ class SweepSummary:
             "n_trials": sum(self.states.values()),
             "states": self.states,
             "best": self.best.to_json() if self.best else None,
+            **({"pareto": [b.to_json() for b in self.pareto]} if self.pareto is not None else {}),
         }
 
 
@@ -142,13 +145,7 @@ class Sweep:
         executor = TrialExecutor(exp, self.checked.dataset, model_root, self.options.workers)
         try:
             ledger = self._open_ledger()
-            strategy = create_strategy(
-                exp.strategy.name,
-                exp.strategy.options,
-                self.checked.space,
-                self.checked.directions,
-                exp.seed,
-            )
+            strategy = strategy_for(exp, self.checked.space)
             strategy.attach(ledger)
             tracker = Tracker(self.options.tracking_uri)
             experiment_id, sweep_run_id = self._open_sweep_run(tracker, ledger)
@@ -215,9 +212,12 @@ class Sweep:
             "hpo.strategy": exp.strategy.name,
             "hpo.config_sha256": exp.sha256(),
             "hpo.data_sha256": self.checked.dataset.fingerprint,
-            "hpo.objective": exp.objective.metric,
-            "hpo.direction": exp.objective.direction,
-            "hpo.average": exp.objective.average,
+            "hpo.objective": exp.primary.metric,
+            "hpo.direction": exp.primary.direction,
+            "hpo.objectives": ",".join(f"{o.metric}:{o.direction}" for o in exp.objectives),
+            "hpo.constraints": ", ".join(map(str, exp.constraints)),
+            "hpo.pruner": exp.strategy.pruner,
+            "hpo.average": exp.primary.average,
             "hpo.model_builder": exp.model.builder,
             "hpo.storage": mask_url(self.options.storage or "journal (default)"),
         }
@@ -283,7 +283,7 @@ class Sweep:
             number=request.number,
             params=request.params,
             seed=exp.seed + request.number,
-            model_threshold=best.metrics.get(exp.objective.metric) if best else None,
+            model_threshold=best.metrics.get(exp.primary.metric) if best else None,
             save_model=exp.tracking.log_models,
         )
         self._in_flight[self.executor.submit(task)] = _InFlight(request)
@@ -321,16 +321,17 @@ class Sweep:
         return flight, result
 
     def _tell(self, flight: _InFlight, result: TrialResult, *, interrupted: bool = False) -> None:
-        value = result.objective(self.checked.experiment.objective.metric)
-        if result.state == "COMPLETE" and value is None:
+        exp = self.checked.experiment
+        found = [result.value(o.metric) for o in exp.objectives]
+        values = tuple(v for v in found if v is not None) if None not in found else None
+        if result.state == "COMPLETE" and values is None:
             result.state = "FAIL"
-            result.error = result.error or "the objective metric is not a number"
-        values = (value,) if value is not None else None
+            result.error = result.error or "an objective metric is not a number"
         self.ledger.finish(
             flight.request.number,
             result.state,  # type: ignore[arg-type]
-            values,
-            metrics=result.metrics,
+            values if result.state == "COMPLETE" else None,
+            metrics=result.scores(),
             error=result.error,
             interrupted=interrupted,
         )
@@ -382,25 +383,30 @@ class Sweep:
             raise SweepAborted(f"the first {limit} trials all failed; last error: {last}")
 
     def _last_error(self, trial: LedgerTrial) -> str:
-        raw = self.ledger.study.trials[trial.number].user_attrs.get("hpo.error")
-        return str(raw or "unknown")
+        return trial.error or "unknown"
 
     # ---------------------------------------------------------------- results
 
+    def _complete(self) -> list[LedgerTrial]:
+        return [t for t in self.ledger.trials() if t.state == "COMPLETE"]
+
     def best(self) -> Best | None:
-        direction = self.checked.experiment.objective.direction
-        complete = [t for t in self.ledger.trials() if t.state == "COMPLETE" and t.values]
-        if not complete:
-            return None
-        sign = -1.0 if direction == "maximize" else 1.0
-        top = min(complete, key=lambda t: (sign * t.values[0], t.number))  # type: ignore[index]
-        return Best(top.number, top.run_id, top.params, top.metrics)
+        """The best feasible trial on the primary objective (for several objectives: the
+        Pareto set's best on the first one)."""
+        exp = self.checked.experiment
+        top = selection.best(self._complete(), exp.primary, exp.constraints)
+        return Best(top.number, top.run_id, top.params, top.metrics) if top else None
+
+    def pareto(self) -> list[Best]:
+        exp = self.checked.experiment
+        front = selection.pareto_front(self._complete(), exp.objectives, exp.constraints)
+        return [Best(t.number, t.run_id, t.params, t.metrics) for t in front]
 
     def _report(self) -> None:
         if self.on_progress is None:
             return
         best = self.best()
-        metric = self.checked.experiment.objective.metric
+        metric = self.checked.experiment.primary.metric
         self.on_progress(
             self.ledger.n_counted(),
             self.checked.experiment.budget.trials,
@@ -417,8 +423,8 @@ class Sweep:
         self.tracker.end_sweep(
             self.sweep_run_id,
             status,
-            best_metric=exp.objective.metric,
-            best_value=best.metrics.get(exp.objective.metric) if best else None,
+            best_metric=exp.primary.metric,
+            best_value=best.metrics.get(exp.primary.metric) if best else None,
             best_run_id=best.run_id if best else None,
             summary={f"n_{k.lower()}": float(v) for k, v in states.items()},
         )
@@ -430,7 +436,8 @@ class Sweep:
             sweep_run_id=self.sweep_run_id,
             states=states,
             best=best,
-            objective=exp.objective.metric,
+            pareto=self.pareto() if exp.multi_objective else None,
+            objective=exp.primary.metric,
             wall_seconds=time.perf_counter() - self.started,
         )
 

@@ -42,8 +42,14 @@ class TrialResult:
     model_dir: str | None = None  # an MLflow Keras model saved by the worker, to upload
     worker_pid: int = 0
 
-    def objective(self, metric: str) -> float | None:
-        value = self.metrics.get(metric)
+    def scores(self) -> dict[str, float]:
+        """Validation metrics plus the costs an objective or constraint may name."""
+        if self.state == "FAIL":
+            return dict(self.metrics)
+        return {**self.metrics, "n_params": float(self.n_params), "fit_seconds": self.fit_seconds}
+
+    def value(self, metric: str) -> float | None:
+        value = self.scores().get(metric)
         return value if value is not None and math.isfinite(value) else None
 
 
@@ -140,7 +146,7 @@ def train_and_evaluate(
         predict_start = time.perf_counter()
         y_pred = predict_labels(model, dataset.x_val)
         result.predict_seconds = time.perf_counter() - predict_start
-        result.metrics = classification_metrics(dataset.y_val, y_pred, experiment.objective.average)
+        result.metrics = classification_metrics(dataset.y_val, y_pred, experiment.primary.average)
         result.state = "COMPLETE"
     except TrialFailed as err:
         result.error = str(err)

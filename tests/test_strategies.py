@@ -206,6 +206,46 @@ class TestTPE(StrategyContract):
     options: ClassVar[dict[str, Any]] = {"n_startup_trials": 10}
 
 
+class TestGP(StrategyContract):
+    name = "optuna-gp"
+    options: ClassVar[dict[str, Any]] = {"n_startup_trials": 8}
+
+
+class TestCmaEs(StrategyContract):
+    name = "optuna-cmaes"
+
+
+class TestQMC(StrategyContract):
+    name = "optuna-qmc"
+    guided = False
+
+
+class TestNSGA2(StrategyContract):
+    name = "optuna-nsga2"
+    options: ClassVar[dict[str, Any]] = {"population_size": 8}
+
+
+class TestBayesOpt(StrategyContract):
+    name = "bayes-opt"
+
+
+class TestBayesOptEI(StrategyContract):
+    name = "bayes-opt"
+    options: ClassVar[dict[str, Any]] = {"acquisition": "ei"}
+
+
+class TestSkoptGP(StrategyContract):
+    name = "skopt-gp"
+
+
+class TestSkoptForest(StrategyContract):
+    name = "skopt-forest"
+
+
+class TestSkoptGBRT(StrategyContract):
+    name = "skopt-gbrt"
+
+
 # --------------------------------------------------------------------------- create_strategy
 
 
@@ -232,11 +272,19 @@ def test_bad_option_value() -> None:
     assert "integer" in info.value.detail
 
 
-def test_multi_objective_is_unsupported() -> None:
+@pytest.mark.parametrize("name", ["bayes-opt", "skopt-gp", "optuna-cmaes"])
+def test_multi_objective_is_refused_by_single_objective_backends(name: str) -> None:
     with pytest.raises(UserInputError) as info:
-        create_strategy("random", {}, _space(), ["maximize", "minimize"], 0)
+        create_strategy(name, {}, _space(), ["maximize", "minimize"], 0)
     assert info.value.field == "strategy.name"
-    assert "multi-objective" in info.value.detail
+    assert "one objective" in info.value.detail
+
+
+@pytest.mark.parametrize("name", ["bayes-opt", "skopt-forest"])
+def test_pruning_is_refused_by_backends_that_cannot_prune(name: str) -> None:
+    with pytest.raises(UserInputError) as info:
+        create_strategy(name, {}, _space(), ["maximize"], 0, pruner="median")
+    assert "cannot prune" in info.value.detail
 
 
 def test_options_are_parsed() -> None:

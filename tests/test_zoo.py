@@ -27,8 +27,9 @@ SPACES = ROOT / "search_spaces"
 
 def _sample(space_file: str, seed: int, **fixed: Any) -> dict[str, Any]:
     """One random point of a shipped search-space template (what a strategy would ask)."""
-    space = compile_space(SearchSpaceSpec.model_validate(yaml.safe_load(
-        (SPACES / space_file).read_text())))
+    space = compile_space(
+        SearchSpaceSpec.model_validate(yaml.safe_load((SPACES / space_file).read_text()))
+    )
     rng = random.Random(seed)
 
     def draw(param: Any) -> Any:
@@ -48,9 +49,7 @@ def datasets() -> dict[str, Dataset]:
     return {
         "tabular": load_dataset(DataConfig(source="digits", max_samples=200), 0),
         "images": load_dataset(DataConfig(source="digits_images", max_samples=200), 0),
-        "text": load_dataset(
-            DataConfig(source="text_demo", text_demo={"n_samples": 400}), 0
-        ),
+        "text": load_dataset(DataConfig(source="text_demo", text_demo={"n_samples": 400}), 0),
     }
 
 
@@ -71,8 +70,9 @@ def _build(family: str, params: dict[str, Any], data: Dataset) -> Any:
     return builder(params, data.input_shape, data.n_classes, **builder_kwargs(builder, data))
 
 
-@pytest.mark.parametrize(("family", "space", "data_name", "overrides"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("family", "space", "data_name", "overrides"), CASES, ids=[c[0] for c in CASES]
+)
 def test_family_builds_predicts_and_learns(family, space, data_name, overrides, datasets):
     data = datasets[data_name]
     params = _sample(space, seed=1, **overrides)
@@ -109,9 +109,18 @@ def test_mlp_parameter_count_is_exact(datasets):
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "elu", "selu", "gelu"])
 def test_mlp_activations(activation, datasets):
     data = datasets["tabular"]
-    model = _build("mlp", {"units": 8, "activation": activation,
-                           "kernel_initializer": "he_normal", "kernel_regularizer": "l1_l2",
-                           "regularization": 1e-4, "batch_norm": "after"}, data)
+    model = _build(
+        "mlp",
+        {
+            "units": 8,
+            "activation": activation,
+            "kernel_initializer": "he_normal",
+            "kernel_regularizer": "l1_l2",
+            "regularization": 1e-4,
+            "batch_norm": "after",
+        },
+        data,
+    )
     assert np.asarray(model(data.x_val[:2])).shape == (2, 10)
 
 
@@ -155,14 +164,25 @@ def test_transfer_freezes_the_base_and_fine_tunes_the_top(datasets):
 
 def test_transfer_fine_tuned_layers_learn_at_the_lower_rate(datasets):
     data = datasets["images"]
-    model = _build("transfer", {"alpha": 0.35, "dense_units": 8, "fine_tune_layers": 3,
-                                "fine_tune_lr_factor": 0.0, "learning_rate": 0.05}, data)
+    model = _build(
+        "transfer",
+        {
+            "alpha": 0.35,
+            "dense_units": 8,
+            "fine_tune_layers": 3,
+            "fine_tune_lr_factor": 0.0,
+            "learning_rate": 0.05,
+        },
+        data,
+    )
     base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     before = [np.array(v) for v in base.trainable_variables]
     head_before = np.array(model.get_layer("classes").kernel)
     model.train_on_batch(data.x_train[:32], data.y_train[:32])
-    assert all(np.array_equal(b, np.array(v)) for b, v in
-               zip(before, base.trainable_variables, strict=True))  # factor 0: frozen
+    assert all(
+        np.array_equal(b, np.array(v))
+        for b, v in zip(before, base.trainable_variables, strict=True)
+    )  # factor 0: frozen
     assert not np.array_equal(head_before, np.array(model.get_layer("classes").kernel))
 
 
@@ -174,12 +194,17 @@ def test_every_family_is_registered_with_its_module():
 
 def test_validate_never_imports_keras(workdir, write_config):
     """The orchestrating process (validate, run's parent) stays free of TensorFlow."""
-    path = write_config(tiny_experiment(**{
-        "data": {"source": "text_demo", "text_demo": {"n_samples": 200}},
-        "model.builder": "attention",
-        "search_space.params": {"attention": {"type": "categorical",
-                                              "choices": ["dot", "multihead"]}},
-    }))
+    path = write_config(
+        tiny_experiment(
+            **{
+                "data": {"source": "text_demo", "text_demo": {"n_samples": 200}},
+                "model.builder": "attention",
+                "search_space.params": {
+                    "attention": {"type": "categorical", "choices": ["dot", "multihead"]}
+                },
+            }
+        )
+    )
     code = (
         "import sys\nfrom click.testing import CliRunner\nfrom hpo.cli import main\n"
         f"r = CliRunner().invoke(main, ['validate', {str(path)!r}])\n"
@@ -187,12 +212,18 @@ def test_validate_never_imports_keras(workdir, write_config):
         "heavy = [m for m in ('keras', 'tensorflow') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True,
-                          text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
 
 
 # ------------------------------------------------------------------ bad input: exit 2
+
 
 def _write_csv(path: Path, text_values: list[Any]) -> None:
     lines = ["text,label"] + [f"{v},{i % 2}" for i, v in enumerate(text_values)]
@@ -201,9 +232,13 @@ def _write_csv(path: Path, text_values: list[Any]) -> None:
 
 BAD = {
     "unknown base": (
-        {"data": {"source": "digits_images"}, "model.builder": "transfer",
-         "search_space.params": {"base": {"type": "categorical",
-                                          "choices": ["mobilenet_v2", "inception_v9"]}}},
+        {
+            "data": {"source": "digits_images"},
+            "model.builder": "transfer",
+            "search_space.params": {
+                "base": {"type": "categorical", "choices": ["mobilenet_v2", "inception_v9"]}
+            },
+        },
         ["search_space.base", "'inception_v9' is not one of", "mobilenet_v2"],
     ),
     "flat features into a transfer base": (
@@ -211,20 +246,35 @@ BAD = {
         ["model.builder", "cannot take input shape (64,)", "digits_images"],
     ),
     "image size below the base minimum": (
-        {"data": {"source": "digits_images"}, "model.builder": "transfer",
-         "search_space.params": {"base": "vgg16", "image_size": {"type": "int", "low": 16,
-                                                                 "high": 64}}},
+        {
+            "data": {"source": "digits_images"},
+            "model.builder": "transfer",
+            "search_space.params": {
+                "base": "vgg16",
+                "image_size": {"type": "int", "low": 16, "high": 64},
+            },
+        },
         ["search_space.image_size", "at least 32x32", "16"],
     ),
     "imagenet weights not in the cache": (
-        {"data": {"source": "digits_images"}, "model.builder": "transfer",
-         "search_space.params": {"base": "resnet50", "weights": "imagenet"}},
-        ["search_space.weights", "not in the local Keras cache",
-         "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "keras-home/models/"],
+        {
+            "data": {"source": "digits_images"},
+            "model.builder": "transfer",
+            "search_space.params": {"base": "resnet50", "weights": "imagenet"},
+        },
+        [
+            "search_space.weights",
+            "not in the local Keras cache",
+            "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "keras-home/models/",
+        ],
     ),
     "weights file missing": (
-        {"data": {"source": "digits_images"}, "model.builder": "transfer",
-         "search_space.params": {"weights": "nope/base.weights.h5"}},
+        {
+            "data": {"source": "digits_images"},
+            "model.builder": "transfer",
+            "search_space.params": {"weights": "nope/base.weights.h5"},
+        },
         ["search_space.weights", "'nope/base.weights.h5' not found"],
     ),
     "cnn on flat features": (
@@ -236,14 +286,19 @@ BAD = {
         ["model.builder", "data is text", "rnn or attention"],
     ),
     "unknown cell": (
-        {"data": {"source": "text_demo", "text_demo": {"n_samples": 200}},
-         "model.builder": "rnn",
-         "search_space.params": {"cell": {"type": "categorical", "choices": ["lstm", "tcn"]}}},
+        {
+            "data": {"source": "text_demo", "text_demo": {"n_samples": 200}},
+            "model.builder": "rnn",
+            "search_space.params": {"cell": {"type": "categorical", "choices": ["lstm", "tcn"]}},
+        },
         ["search_space.cell", "'tcn' is not one of lstm, gru"],
     ),
     "param an rnn does not take": (
-        {"data": {"source": "text_demo", "text_demo": {"n_samples": 200}},
-         "model.builder": "rnn", "search_space.params": {"num_heads": 2}},
+        {
+            "data": {"source": "text_demo", "text_demo": {"n_samples": 200}},
+            "model.builder": "rnn",
+            "search_space.params": {"num_heads": 2},
+        },
         ["search_space.num_heads", "'rnn' does not take 'num_heads'", "cell"],
     ),
     "text_column on a non-text source": (
@@ -267,14 +322,18 @@ def test_bad_model_input_exits_2_with_one_line(case, cli, write_config, workdir)
     assert not (workdir / "mlflow.db").exists()
 
 
-@pytest.mark.parametrize(("values", "fragment"), [
-    ([str(i) for i in range(40)], "column 'text' is not text"),
-    (["ok words"] * 20 + [str(i) for i in range(20)], None),  # numbers as words are text
-])
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ([str(i) for i in range(40)], "column 'text' is not text"),
+        (["ok words"] * 20 + [str(i) for i in range(20)], None),  # numbers as words are text
+    ],
+)
 def test_text_csv_column_must_be_text(values, fragment, cli, write_config, workdir):
     _write_csv(workdir / "t.csv", values)
-    config = tiny_experiment(**{"data": {"source": "text_csv", "path": "t.csv"},
-                                "model.builder": "rnn"})
+    config = tiny_experiment(
+        **{"data": {"source": "text_csv", "path": "t.csv"}, "model.builder": "rnn"}
+    )
     done = cli("validate", str(write_config(config)))
     if fragment is None:
         assert done.returncode == 0, done.stderr

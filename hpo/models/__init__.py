@@ -3,10 +3,10 @@
 A builder has the signature `build(params, input_shape, n_classes) -> keras.Model` and
 returns a compiled model. A builder that also takes a keyword `x_train` (or `**kwargs`)
 is given the training split's features, so it can fit preprocessing (a TextVectorization
-vocabulary, a Normalization layer) on the train split only. Built-in families declare the parameter names they take in
-`FAMILIES` (per-layer names as `units_*`) so a typo in a search space is caught when
-the config is validated, not in the middle of a sweep. A user's own builder is named
-`python:package.module:function`.
+vocabulary, a Normalization layer) on the train split only. Built-in families declare
+the parameter names they take in `FAMILIES` (per-layer names as `units_*`) so a typo in
+a search space is caught when the config is validated, not in the middle of a sweep.
+A user's own builder is named `python:package.module:function`.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def build(
     x = inputs
     for layer in front:
         x = layer(x)
-    if not is_text(x_train) and all(l.name != "embed" for l in front):
+    if not is_text(x_train) and all(layer.name != "embed" for layer in front):
         x = keras.layers.Dense(int(params.get("embedding_dim", 32)), name="project")(x)
 
     encoder = str(params.get("encoder", "none"))

@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from hpo.models.checks import OPTIMIZERS, CHECKS, as_options
+from hpo.models.checks import CHECKS, OPTIMIZERS, as_options
 
 __all__ = ["OPTIMIZERS", "check_family", "compile_classifier", "optimizer", "regularizer"]
 

@@ -56,7 +56,7 @@ def _scale_learning_rate(
             learning_rate = learning_rate * factor
         return update_step(gradient, variable, learning_rate)
 
-    optimizer.update_step = scaled_update_step  # type: ignore[method-assign]
+    optimizer.update_step = scaled_update_step
 
 
 def build(

@@ -9,12 +9,22 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import UserInputError
 
 if TYPE_CHECKING:
+    from hpo.config import Constraint, Experiment
     from hpo.space import SearchSpace
     from hpo.strategies.base import Direction, Strategy
 
 REGISTRY: dict[str, str] = {
+    "grid": "hpo.strategies.grid:GridStrategy",
     "random": "hpo.strategies.optuna_samplers:RandomStrategy",
     "optuna-tpe": "hpo.strategies.optuna_samplers:TPEStrategy",
+    "optuna-gp": "hpo.strategies.optuna_samplers:GPStrategy",
+    "optuna-cmaes": "hpo.strategies.optuna_samplers:CmaEsStrategy",
+    "optuna-qmc": "hpo.strategies.optuna_samplers:QMCStrategy",
+    "optuna-nsga2": "hpo.strategies.optuna_samplers:NSGA2Strategy",
+    "bayes-opt": "hpo.strategies.bayes_opt:BayesOptStrategy",
+    "skopt-gp": "hpo.strategies.skopt:SkoptGPStrategy",
+    "skopt-forest": "hpo.strategies.skopt:SkoptForestStrategy",
+    "skopt-gbrt": "hpo.strategies.skopt:SkoptGBRTStrategy",
 }
 
 
@@ -28,12 +38,28 @@ def strategy_class(name: str) -> type[Strategy]:
     return cls
 
 
+def strategy_for(experiment: Experiment, space: SearchSpace) -> Strategy:
+    """The experiment's strategy, with its pruner and constraints."""
+    return create_strategy(
+        experiment.strategy.name,
+        experiment.strategy.options,
+        space,
+        experiment.directions,  # type: ignore[arg-type]
+        experiment.seed,
+        pruner=experiment.strategy.pruner,
+        constraints=experiment.constraints,
+    )
+
+
 def create_strategy(
     name: str,
     options: dict[str, Any],
     space: SearchSpace,
     directions: Sequence[Direction],
     seed: int,
+    *,
+    pruner: str = "none",
+    constraints: Sequence[Constraint] = (),
 ) -> Strategy:
     """Build a strategy, turning bad options or unsupported features into exit-2 errors."""
     from pydantic import ValidationError
@@ -51,7 +77,7 @@ def create_strategy(
             f"{message} for strategy {name!r}", field=f"strategy.options.{key}"
         ) from None
     try:
-        cls.check(space, directions)
+        cls.check(space, directions, pruner)
     except UnsupportedFeature as err:
         raise UserInputError(str(err), field="strategy.name") from None
-    return cls(space, directions, seed, parsed)
+    return cls(space, directions, seed, parsed, pruner=pruner, constraints=constraints)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from hpo.config import Constraint
 from hpo.ledger import Ledger, State
 from hpo.space import SearchSpace
 
@@ -36,6 +37,7 @@ class Capabilities:
     multi_objective: bool = False
     pruning: bool = False
     workers: bool = True
+    notes: str = ""
 
 
 class StrategyOptions(BaseModel):
@@ -78,15 +80,22 @@ class Strategy(ABC):
         directions: Sequence[Direction],
         seed: int,
         options: StrategyOptions,
+        *,
+        pruner: str = "none",
+        constraints: Sequence[Constraint] = (),
     ):
         self.space = space
         self.directions = tuple(directions)
         self.seed = seed
         self.options = options
+        self.pruner = pruner
+        self.constraints = tuple(constraints)
         self._ledger: Ledger | None = None
 
     @classmethod
-    def check(cls, space: SearchSpace, directions: Sequence[Direction]) -> None:
+    def check(
+        cls, space: SearchSpace, directions: Sequence[Direction], pruner: str = "none"
+    ) -> None:
         """Raise UnsupportedFeature for what this backend cannot express."""
         caps = cls.capabilities
         needs = {
@@ -94,12 +103,22 @@ class Strategy(ABC):
             "log": space.has_log,
             "categorical": space.uses("categorical"),
             "conditional": space.has_conditions,
-            "multi_objective": len(directions) > 1,
         }
         for feature, needed in needs.items():
             if needed and not getattr(caps, feature):
-                what = feature.replace("_", "-")
-                raise UnsupportedFeature(f"strategy {cls.name!r} cannot handle {what} parameters")
+                raise UnsupportedFeature(
+                    f"strategy {cls.name!r} cannot handle {feature} parameters"
+                )
+        if len(directions) > 1 and not caps.multi_objective:
+            raise UnsupportedFeature(
+                f"strategy {cls.name!r} optimises one objective; for several use optuna-nsga2, "
+                "optuna-tpe or random"
+            )
+        if pruner != "none" and not caps.pruning:
+            raise UnsupportedFeature(
+                f"strategy {cls.name!r} cannot prune trials; use pruner none or an optuna-* "
+                "strategy"
+            )
 
     @property
     def ledger(self) -> Ledger:

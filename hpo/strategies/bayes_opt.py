@@ -1,0 +1,131 @@
+"""The bayesian-optimization package (3.x): Gaussian-process BO with UCB / EI / PoI.
+
+bayes_opt maximises over box bounds. Log-scale parameters are searched as log10 of the
+value; ints use its typed `(low, high, int)` bounds; stepped parameters an integer index;
+categoricals its (experimental) categorical bounds with string labels. A failed or NaN trial
+is never registered: bayes_opt cannot recover once a NaN target is in its data.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Literal
+
+from pydantic import Field
+
+from hpo.space import Param
+from hpo.strategies.base import Capabilities, StrategyOptions
+from hpo.strategies.vector import VectorStrategy
+
+
+class BayesOptOptions(StrategyOptions):
+    acquisition: Literal["ucb", "ei", "poi"] = "ucb"
+    kappa: float = Field(default=2.576, gt=0, description="ucb exploration")
+    xi: float = Field(default=0.01, ge=0, description="ei / poi exploration")
+    n_initial_points: int = Field(default=5, ge=1, description="random points before the GP")
+
+
+class BayesOptStrategy(VectorStrategy):
+    name = "bayes-opt"
+    Options = BayesOptOptions
+    capabilities = Capabilities(
+        pruning=False,
+        multi_objective=False,
+        notes="log scale searched as log10; categoricals are experimental in bayes_opt; "
+        "conditional parameters are flattened",
+    )
+
+    def _bounds(self, param: Param) -> tuple[Any, ...]:
+        if param.kind == "categorical":
+            return tuple(str(i) for i in range(len(param.choices)))
+        assert param.low is not None and param.high is not None
+        if param.step:
+            return (0, round((param.high - param.low) / param.step), int)
+        if param.log:
+            return (math.log10(param.low), math.log10(param.high))
+        if param.kind == "int":
+            return (int(param.low), int(param.high), int)
+        return (float(param.low), float(param.high))
+
+    def _decode(self, param: Param, raw: Any) -> Any:
+        if param.kind == "categorical":
+            return param.choices[int(raw)]
+        assert param.low is not None and param.high is not None
+        if param.step:
+            value = param.low + int(raw) * param.step
+            return int(value) if param.kind == "int" else float(value)
+        if param.log:
+            value = 10 ** float(raw)
+            value = min(max(value, param.low), param.high)
+            return round(value) if param.kind == "int" else float(value)
+        return int(raw) if param.kind == "int" else float(raw)
+
+    def _encode(self, param: Param, value: Any) -> Any:
+        if param.kind == "categorical":
+            return str(param.choices.index(value)) if value in param.choices else "0"
+        assert param.low is not None
+        if param.step:
+            return round((value - param.low) / param.step)
+        if param.log:
+            return math.log10(value)
+        return int(value) if param.kind == "int" else float(value)
+
+    def _start(self) -> None:
+        from bayes_opt import BayesianOptimization, acquisition
+
+        opts = self.options
+        assert isinstance(opts, BayesOptOptions)
+        seed = self.seed + len(self.ledger.trials())
+        function = {
+            "ucb": lambda: acquisition.UpperConfidenceBound(kappa=opts.kappa, random_state=seed),
+            "ei": lambda: acquisition.ExpectedImprovement(xi=opts.xi, random_state=seed),
+            "poi": lambda: acquisition.ProbabilityOfImprovement(xi=opts.xi, random_state=seed),
+        }[opts.acquisition]()
+        with warnings.catch_warnings():  # "Non-float parameters are experimental"
+            warnings.simplefilter("ignore", UserWarning)
+            self._optimizer = BayesianOptimization(
+                f=None,
+                pbounds={p.name: self._bounds(p) for p in self.dimensions},
+                acquisition_function=function,
+                random_state=seed,
+                verbose=0,
+                allow_duplicate_points=True,
+            )
+        import numpy as np
+
+        self._random = np.random.default_rng(seed)
+        self._registered = 0
+
+    def _propose(self) -> dict[str, Any]:
+        opts = self.options
+        assert isinstance(opts, BayesOptOptions)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            if self._registered < opts.n_initial_points:
+                raw = self._random_point()
+            else:
+                raw = self._optimizer.suggest()
+        return {p.name: self._decode(p, raw[p.name]) for p in self.dimensions}
+
+    def _random_point(self) -> dict[str, Any]:
+        """Initial exploration: uniform inside bayes_opt's own bounds (log10 for log)."""
+        point: dict[str, Any] = {}
+        for param in self.dimensions:
+            bounds = self._bounds(param)
+            if param.kind == "categorical":
+                point[param.name] = bounds[int(self._random.integers(len(bounds)))]
+            elif len(bounds) == 3:
+                point[param.name] = int(self._random.integers(bounds[0], bounds[1] + 1))
+            else:
+                point[param.name] = float(self._random.uniform(bounds[0], bounds[1]))
+        return point
+
+    def _observe(self, point: dict[str, Any], loss: float) -> None:
+        if not math.isfinite(loss):
+            return  # never: one NaN target breaks bayes_opt for good
+        params = {p.name: self._encode(p, point[p.name]) for p in self.dimensions}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self._optimizer.register(params=params, target=-loss)  # bayes_opt maximises
+        self._registered += 1

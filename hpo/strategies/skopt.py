@@ -1,0 +1,141 @@
+"""scikit-optimize's `Optimizer` (ask/tell) with a GP, random-forest or GBRT surrogate.
+
+skopt minimises; the direction is handled once in VectorStrategy._loss. Log-scale floats
+and ints use skopt's `log-uniform` prior; stepped parameters are searched as an integer
+index; categoricals as labels. A failed trial is told the worst loss seen so far (never
+NaN), because skopt's next `ask()` would otherwise return the same failing point again.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from hpo.space import Param
+from hpo.strategies.base import Capabilities, StrategyOptions
+from hpo.strategies.vector import VectorStrategy
+
+NOTES = "conditional parameters are flattened (searched always, used when active)"
+
+
+class SkoptOptions(StrategyOptions):
+    n_initial_points: int = Field(default=10, ge=1)
+    acq_func: Literal["gp_hedge", "EI", "PI", "LCB"] = "gp_hedge"
+
+
+class SkoptStrategy(VectorStrategy):
+    base_estimator: ClassVar[str]
+    capabilities = Capabilities(pruning=False, multi_objective=False, notes=NOTES)
+    Options = SkoptOptions
+
+    def _dimension(self, param: Param) -> Any:
+        from skopt.space import Categorical, Integer, Real
+
+        assert param.kind in ("float", "int", "categorical")
+        if param.kind == "categorical":
+            return Categorical([str(i) for i in range(len(param.choices))], name=param.name)
+        assert param.low is not None and param.high is not None
+        if param.step:
+            steps = round((param.high - param.low) / param.step)
+            return Integer(0, steps, name=param.name)
+        prior = "log-uniform" if param.log else "uniform"
+        if param.kind == "int":
+            return Integer(int(param.low), int(param.high), prior=prior, name=param.name)
+        return Real(param.low, param.high, prior=prior, name=param.name)
+
+    def _decode(self, param: Param, raw: Any) -> Any:
+        if param.kind == "categorical":
+            return param.choices[int(raw)]
+        assert param.low is not None
+        if param.step:
+            value = param.low + int(raw) * param.step
+            return int(value) if param.kind == "int" else float(value)
+        return int(raw) if param.kind == "int" else float(raw)
+
+    def _encode(self, param: Param, value: Any) -> Any:
+        if param.kind == "categorical":
+            return str(param.choices.index(value)) if value in param.choices else "0"
+        assert param.low is not None
+        if param.step:
+            return round((value - param.low) / param.step)
+        return int(value) if param.kind == "int" else float(value)
+
+    def _start(self) -> None:
+        from skopt import Optimizer
+
+        opts = self.options
+        assert isinstance(opts, SkoptOptions)
+        self._worst: float | None = None
+        self._optimizer = Optimizer(
+            [self._dimension(p) for p in self.dimensions],
+            base_estimator=self.base_estimator,
+            n_initial_points=opts.n_initial_points,
+            acq_func=opts.acq_func,
+            random_state=self.seed + len(self.ledger.trials()),
+        )
+
+    def _propose(self) -> dict[str, Any]:
+        with warnings.catch_warnings():  # "objective has been evaluated at this point before"
+            warnings.simplefilter("ignore", UserWarning)
+            raw = self._optimizer.ask()
+        return {p.name: self._decode(p, r) for p, r in zip(self.dimensions, raw, strict=True)}
+
+    def _observe(self, point: dict[str, Any], loss: float) -> None:
+        self._worst = loss if self._worst is None else max(self._worst, loss)
+        x = [self._encode(p, point[p.name]) for p in self.dimensions]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self._optimizer.tell(x, loss)
+
+    def _failed(self, point: dict[str, Any]) -> None:
+        if self._worst is not None and math.isfinite(self._worst):
+            self._observe(point, self._worst)
+
+
+class SkoptGPStrategy(SkoptStrategy):
+    name = "skopt-gp"
+    base_estimator = "GP"
+
+
+class SkoptForestStrategy(SkoptStrategy):
+    name = "skopt-forest"
+    base_estimator = "RF"
+
+
+class SkoptGBRTStrategy(SkoptStrategy):
+    name = "skopt-gbrt"
+
+    @property  # type: ignore[override]
+    def base_estimator(self) -> Any:
+        """skopt's GBRT surrogate, made recognisable to scikit-learn >= 1.6.
+
+        skopt 0.10 (unmaintained) lists BaseEstimator before RegressorMixin, so on
+        scikit-learn >= 1.6 `is_regressor(GradientBoostingQuantileRegressor())` is False and
+        skopt refuses its own estimator ("has to be a regressor"). The tag is set here.
+        """
+        from sklearn.ensemble import GradientBoostingRegressor
+        from skopt.learning import GradientBoostingQuantileRegressor
+
+        class TaggedGBRT(GradientBoostingQuantileRegressor):  # type: ignore[misc]
+            def __sklearn_tags__(self) -> Any:
+                tags = super().__sklearn_tags__()
+                tags.estimator_type = "regressor"
+                return tags
+
+            def predict(
+                self, X: Any, return_std: bool = False, return_quantiles: bool = False
+            ) -> Any:
+                # skopt's own predict calls np.in1d, removed in NumPy 2.4
+                if not return_std or return_quantiles:
+                    return super().predict(X, return_std, return_quantiles)
+                by_quantile = dict(zip(self.quantiles, self.regressors_, strict=True))
+                low, mean, high = (by_quantile[q].predict(X) for q in (0.16, 0.5, 0.84))
+                return mean, (high - low) / 2.0
+
+        return TaggedGBRT(
+            base_estimator=GradientBoostingRegressor(n_estimators=30, loss="quantile"),
+            random_state=self.seed,
+        )
