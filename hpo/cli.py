@@ -48,6 +48,16 @@ tracking_option = click.option(
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--strategy", help="Search strategy (see `hpo strategies`).")
+@click.option(
+    "--pruner",
+    type=click.Choice(["none", "median", "asha", "hyperband"]),
+    help="Stop poor trials early (Optuna strategies).",
+)
+@click.option(
+    "--enqueue",
+    type=click.Path(dir_okay=False),
+    help="JSON list of known-good parameter sets to evaluate first.",
+)
 @click.option("--trials", type=click.IntRange(min=1), help="Trial budget (finished trials).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds budget.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs per trial.")
@@ -68,6 +78,8 @@ tracking_option = click.option(
 def run(
     config: str,
     strategy: str | None,
+    pruner: str | None,
+    enqueue: str | None,
     trials: int | None,
     timeout: float | None,
     epochs: int | None,
@@ -81,11 +93,12 @@ def run(
 ) -> None:
     """Run (or resume) a sweep described by CONFIG."""
     from hpo.config import load_experiment
-    from hpo.preflight import check
+    from hpo.preflight import check, load_enqueued
 
     experiment = load_experiment(config).with_overrides(
         **{
             "strategy.name": strategy,
+            "strategy.pruner": pruner,
             "budget.trials": trials,
             "budget.timeout_s": timeout,
             "budget.epochs": epochs,
@@ -93,6 +106,7 @@ def run(
         }
     )
     checked = check(experiment, source=config)
+    queued = load_enqueued(enqueue, checked.space) if enqueue else []
 
     from hpo.progress import progress_bar
     from hpo.sweep import SweepOptions, default_study_name, run_sweep
@@ -103,6 +117,7 @@ def run(
         tracking_uri=resolve_tracking_uri(tracking_uri, experiment.tracking.uri),
         storage=storage,
         workers=workers,
+        enqueue=queued,
     )
     with progress_bar(
         options.study, experiment.primary.metric, enabled=not quiet and sys.stderr.isatty()
@@ -170,9 +185,16 @@ def trials(experiment: str, study: str | None, fmt: str, tracking_uri: str | Non
 @_friendly_errors
 def best(experiment: str, study: str | None, as_json: bool, tracking_uri: str | None) -> None:
     """Show the best trial of a sweep."""
-    from hpo.report import best_text
+    from hpo.report import best_text, pareto_text
 
     sweep = _open_sweep(experiment, study, tracking_uri)
+    if sweep.multi_objective:  # a Pareto set, not one trial
+        front = sweep.pareto()
+        if as_json:
+            _echo_json([{"study": sweep.info.study, **r.to_json()} for r in front])
+        else:
+            click.echo(pareto_text(sweep.info, front, [o.metric for o in sweep.objectives]))
+        return
     record = sweep.best()
     if as_json:
         _echo_json({"study": sweep.info.study, **record.to_json()})

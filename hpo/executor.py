@@ -34,6 +34,15 @@ class TrialTask:
     # save the model when the objective beats this value (None: any completed trial)
     model_threshold: float | None
     save_model: bool
+    trial_id: int | None = None  # the ledger's id, for reporting to a pruner
+
+
+@dataclass(frozen=True)
+class LedgerRef:
+    """Where a training process finds the study (to report epochs to its pruner)."""
+
+    storage: str | None
+    study: str
 
 
 # ---------------------------------------------------------------- worker-process side
@@ -41,7 +50,9 @@ class TrialTask:
 _state: dict[str, Any] = {}
 
 
-def _init_worker(experiment_json: str, dataset: Dataset, model_root: str, threads: int) -> None:
+def _init_worker(
+    experiment_json: str, dataset: Dataset, model_root: str, threads: int, ledger: LedgerRef
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
     # stdout belongs to the CLI (`--json` prints exactly one object): Keras callbacks such
     # as TerminateOnNaN print, so a worker's stdout goes to stderr
@@ -61,7 +72,7 @@ def _init_worker(experiment_json: str, dataset: Dataset, model_root: str, thread
 
     preload_model_saving()
     experiment = Experiment.model_validate_json(experiment_json)
-    _state.update(experiment=experiment, dataset=dataset, model_root=model_root)
+    _state.update(experiment=experiment, dataset=dataset, model_root=model_root, ledger=ledger)
     try:
         _state["builder"] = get_builder(experiment.model.builder)
     except Exception as err:  # reported by every trial instead of a dead pool
@@ -92,12 +103,23 @@ def _run_task(task: TrialTask) -> TrialResult:
         return TrialResult(state="FAIL", error=_state["init_error"])
     experiment: Experiment = _state["experiment"]
     dataset: Dataset = _state["dataset"]
+    reporter = _epoch_reporter(experiment, dataset, task)
+    callbacks = [] if reporter is None else [_keras_callback(reporter)]
     result, model = train_and_evaluate(
-        experiment, dataset, task.params, seed=task.seed, builder=_state["builder"]
+        experiment,
+        dataset,
+        task.params,
+        seed=task.seed,
+        builder=_state["builder"],
+        extra_callbacks=callbacks,
     )
+    if reporter is not None and reporter.pruned_epoch is not None and result.state != "FAIL":
+        result.state = "PRUNED"
+        result.pruned_epoch = reporter.pruned_epoch
     value = result.value(experiment.primary.metric)
     if (
         model is not None
+        and result.state == "COMPLETE"
         and task.save_model
         and is_better(value, task.model_threshold, experiment.primary.direction)
     ):
@@ -112,18 +134,59 @@ def _run_task(task: TrialTask) -> TrialResult:
     return result
 
 
+def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -> Any:
+    """A pruning reporter for this trial, or None when the sweep does not prune."""
+    if experiment.strategy.pruner == "none" or task.trial_id is None:
+        return None
+    import optuna
+
+    from hpo.ledger import make_storage
+    from hpo.pruning import EpochReporter, make_pruner
+    from hpo.training import predict_labels
+
+    if "study" not in _state:
+        ref: LedgerRef = _state["ledger"]
+        _state["study"] = optuna.load_study(
+            study_name=ref.study,
+            storage=make_storage(ref.storage),
+            pruner=make_pruner(experiment.strategy.pruner, experiment.budget.epochs),
+        )
+    trial = optuna.trial.Trial(_state["study"], task.trial_id)
+    return EpochReporter(
+        trial,
+        lambda model: predict_labels(model, dataset.x_val),
+        dataset.x_val,
+        dataset.y_val,
+        experiment.primary.metric,
+        experiment.primary.average,
+    )
+
+
+def _keras_callback(reporter: Any) -> Any:
+    from hpo.pruning import keras_callback
+
+    return keras_callback(reporter)
+
+
 # ---------------------------------------------------------------- orchestrator side
 
 
 class TrialExecutor:
     """A pool of `workers` training processes, each recycled every `recycle_after` trials."""
 
-    def __init__(self, experiment: Experiment, dataset: Dataset, model_root: str, workers: int):
+    def __init__(
+        self,
+        experiment: Experiment,
+        dataset: Dataset,
+        model_root: str,
+        workers: int,
+        ledger: LedgerRef,
+    ):
         self.workers = workers
         # children inherit the environment at spawn; set here, TensorFlow's C++ logs stay quiet
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         threads = max(1, (os.cpu_count() or 1) // workers)
-        self._args = (experiment.model_dump_json(), dataset, model_root, threads)
+        self._args = (experiment.model_dump_json(), dataset, model_root, threads, ledger)
         self._recycle_after = experiment.budget.recycle_after
         self._pool = self._new_pool()
 

@@ -164,10 +164,18 @@ class Ledger:
         self.study = study
 
     @classmethod
-    def open(cls, storage_url: str | None, study_name: str, directions: Sequence[str]) -> Ledger:
+    def open(
+        cls,
+        storage_url: str | None,
+        study_name: str,
+        directions: Sequence[str],
+        *,
+        pruner: optuna.pruners.BasePruner | None = None,
+    ) -> Ledger:
         storage = make_storage(storage_url)
         study = optuna.create_study(
             storage=storage,
+            pruner=pruner,
             study_name=study_name,
             directions=[d.lower() for d in directions],  # type: ignore[misc]
             load_if_exists=True,
@@ -196,13 +204,23 @@ class Ledger:
     def n_counted(self) -> int:
         return sum(t.counts_toward_budget for t in self.trials())
 
-    def ask_fixed(self, space: SearchSpace, params: Mapping[str, Any]) -> optuna.Trial:
-        """Record a trial whose parameters a non-Optuna backend chose."""
+    def ask_fixed(
+        self, space: SearchSpace, params: Mapping[str, Any]
+    ) -> tuple[optuna.Trial, dict[str, Any]]:
+        """Record a trial whose parameters a non-Optuna backend chose.
+
+        Returns the trial and its actual parameters: a configuration the user queued with
+        `--enqueue` runs first, whatever the backend proposed.
+        """
         self.study.enqueue_trial(dict(params), skip_if_exists=False)
         trial = self.study.ask()
         # enqueued values win over the sampler, so suggesting records them with distributions
-        space.sample(lambda param: suggest(trial, param))
-        return trial
+        actual = space.sample(lambda param: suggest(trial, param))
+        return trial, actual
+
+    def enqueue(self, params: Mapping[str, Any]) -> None:
+        """Queue a known configuration to run before the strategy's own suggestions."""
+        self.study.enqueue_trial(dict(params), skip_if_exists=True)
 
     def set_run_id(self, number: int, run_id: str) -> None:
         storage, trial_id = self.study._storage, self._trial_id(number)
@@ -247,6 +265,10 @@ class Ledger:
             self.finish(trial.number, "FAIL", None, error=reason, interrupted=True)
             failed.append(trial.number)
         return failed
+
+    def trial_id(self, number: int) -> int:
+        """The storage's id of trial `number` (what a training process reports to)."""
+        return self._trial_id(number)
 
     def _trial_id(self, number: int) -> int:
         return self.study._storage.get_trial_id_from_study_id_trial_number(

@@ -216,7 +216,10 @@ def promote(options: PromoteOptions) -> Promotion:
     info = sweep.info
     metric = options.metric or info.objective
     direction = direction_of(metric, info.objective, info.direction)
-    constraints = parse_where(options.where, sweep.records)
+    # the sweep's own constraints (config `constraints:`) hold too, as they did for `hpo best`
+    constraints = [
+        Where(c.metric, c.op, float(c.value)) for c in getattr(sweep, "constraints", [])
+    ] + parse_where(options.where, sweep.records)
     record = select_trial(
         sweep.records, metric, direction, constraints, info.objective, info.direction
     )

@@ -77,6 +77,14 @@ def best_text(info: Any, record: Any) -> str:
     )
 
 
+def pareto_text(info: Any, front: Sequence[Any], metrics: Sequence[str]) -> str:
+    rows = [[r.trial, *(r.metrics.get(m, "") for m in metrics), r.run_id] for r in front]
+    return (
+        f"study {info.study}: Pareto set of {len(front)} trial(s) "
+        f"({info.objectives.replace(',', ', ')})\n" + table(["trial", *metrics, "run_id"], rows)
+    )
+
+
 def sweep_text(summary: Any) -> str:
     states = ", ".join(f"{v} {k.lower()}" for k, v in summary.states.items())
     lines = [

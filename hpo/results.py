@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hpo import selection
+from hpo.config import Constraint, Objective
 from hpo.errors import UserInputError
-from hpo.tracking import SweepInfo, Tracker, TrialRecord, best_of, resolve_tracking_uri
+from hpo.selection import value_of
+from hpo.tracking import SweepInfo, Tracker, TrialRecord, resolve_tracking_uri
 
 
 @dataclass
@@ -14,21 +17,52 @@ class SweepView:
     info: SweepInfo
     records: list[TrialRecord]
 
+    @property
+    def objectives(self) -> list[Objective]:
+        pairs = [p.split(":") for p in self.info.objectives.split(",") if ":" in p]
+        if not pairs:
+            pairs = [[self.info.objective, self.info.direction]]
+        return [Objective(metric=m, direction=d) for m, d in pairs]  # type: ignore[arg-type]
+
+    @property
+    def constraints(self) -> list[Constraint]:
+        return [Constraint.model_validate(c) for c in self.info.constraints.split(",") if c.strip()]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
     def sorted_trials(self) -> list[TrialRecord]:
-        """Best first by the sweep's objective; failed and pruned trials after, by number."""
-        metric, sign = self.info.objective, (-1.0 if self.info.direction == "maximize" else 1.0)
+        """Best first by the sweep's (first) objective; failed and pruned trials after."""
+        primary = self.objectives[0]
+        sign = -1.0 if primary.direction == "maximize" else 1.0
 
         def key(r: TrialRecord) -> tuple[int, float, int]:
-            scored = r.state == "COMPLETE" and metric in r.metrics
-            return (0 if scored else 1, sign * r.metrics[metric] if scored else 0.0, r.trial)
+            value = value_of(r.metrics, primary.metric)
+            scored = r.state == "COMPLETE" and value is not None
+            return (0 if scored else 1, sign * value if value is not None else 0.0, r.trial)
 
         return sorted(self.records, key=key)
 
     def best(self) -> TrialRecord:
-        record = best_of(self.records, self.info.objective, self.info.direction)
+        record = selection.best(self.records_complete(), self.objectives[0], self.constraints)
         if record is None:
-            raise UserInputError("no completed trial yet", field=f"study {self.info.study!r}")
+            raise UserInputError(self._why_none(), field=f"study {self.info.study!r}")
         return record
+
+    def pareto(self) -> list[TrialRecord]:
+        front = selection.pareto_front(self.records_complete(), self.objectives, self.constraints)
+        if not front:
+            raise UserInputError(self._why_none(), field=f"study {self.info.study!r}")
+        return front
+
+    def records_complete(self) -> list[TrialRecord]:
+        return [r for r in self.records if r.state == "COMPLETE"]
+
+    def _why_none(self) -> str:
+        if not self.records_complete():
+            return "no completed trial yet"
+        return f"no completed trial meets the constraints ({self.info.constraints})"
 
 
 def open_sweep(experiment: str, study: str | None, tracking_uri: str | None) -> SweepView:

@@ -123,9 +123,9 @@ def read_input(path: Path) -> np.ndarray:
         import pandas as pd
 
         try:
-            frame = pd.read_csv(path)
-            if _numeric_header(frame.columns):
-                frame = pd.read_csv(path, header=None)
+            frame = pd.read_csv(path, header=None)
+            if len(frame) and not _numeric_header(frame.iloc[0]):
+                frame = pd.read_csv(path)  # the first line names the columns
         except Exception as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise UserInputError(f"cannot read csv: {first}", source=str(path)) from None
@@ -140,9 +140,10 @@ def read_input(path: Path) -> np.ndarray:
     raise UserInputError("input must be a .csv or .npz file", source=str(path))
 
 
-def _numeric_header(columns: Any) -> bool:
+def _numeric_header(cells: Any) -> bool:
+    """True when every cell of a first line reads as a number (so it is a row, not names)."""
     try:
-        [float(c) for c in columns]
+        [float(c) for c in cells]
     except (TypeError, ValueError):
         return False
     return True

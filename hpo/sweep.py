@@ -21,10 +21,11 @@ from typing import Any
 
 from hpo import selection
 from hpo.errors import Interrupted, SweepAborted, UserInputError
-from hpo.executor import TrialExecutor, TrialTask
+from hpo.executor import LedgerRef, TrialExecutor, TrialTask
 from hpo.ledger import Ledger, LedgerTrial, mask_url
 from hpo.metrics import METRIC_NAMES
 from hpo.preflight import Checked
+from hpo.pruning import make_pruner
 from hpo.strategies import strategy_for
 from hpo.strategies.base import Outcome, Strategy, TrialRequest
 from hpo.tracking import Tracker
@@ -41,6 +42,7 @@ class SweepOptions:
     tracking_uri: str
     storage: str | None = None
     workers: int = 1
+    enqueue: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -142,10 +144,18 @@ class Sweep:
     def _run(self, model_root: str) -> SweepSummary:
         exp = self.checked.experiment
         started = time.perf_counter()
-        executor = TrialExecutor(exp, self.checked.dataset, model_root, self.options.workers)
+        executor = TrialExecutor(
+            exp,
+            self.checked.dataset,
+            model_root,
+            self.options.workers,
+            LedgerRef(self.options.storage, self.options.study),
+        )
         try:
             ledger = self._open_ledger()
             strategy = strategy_for(exp, self.checked.space)
+            for params in self.options.enqueue:  # before attach: backends replay the ledger
+                ledger.enqueue(params)
             strategy.attach(ledger)
             tracker = Tracker(self.options.tracking_uri)
             experiment_id, sweep_run_id = self._open_sweep_run(tracker, ledger)
@@ -182,7 +192,12 @@ class Sweep:
 
     def _open_ledger(self) -> Ledger:
         exp = self.checked.experiment
-        ledger = Ledger.open(self.options.storage, self.options.study, self.checked.directions)
+        ledger = Ledger.open(
+            self.options.storage,
+            self.options.study,
+            self.checked.directions,
+            pruner=make_pruner(exp.strategy.pruner, exp.budget.epochs),
+        )
         attrs = ledger.attrs()
         fingerprint = {
             "hpo.search_sha256": exp.search_sha256(),
@@ -285,6 +300,7 @@ class Sweep:
             seed=exp.seed + request.number,
             model_threshold=best.metrics.get(exp.primary.metric) if best else None,
             save_model=exp.tracking.log_models,
+            trial_id=self.ledger.trial_id(request.number),
         )
         self._in_flight[self.executor.submit(task)] = _InFlight(request)
         self._submitted += 1
@@ -446,6 +462,8 @@ def _result_tags(result: TrialResult) -> dict[str, str]:
     tags = {"hpo.worker_pid": str(result.worker_pid)} if result.worker_pid else {}
     if result.model_dir:
         tags["hpo.model"] = "logged"
+    if result.pruned_epoch is not None:
+        tags["hpo.pruned_epoch"] = str(result.pruned_epoch)
     return tags
 
 

@@ -78,6 +78,8 @@ class SweepInfo:
     direction: str
     status: str
     start_time: int
+    objectives: str = ""  # "f1:maximize,n_params:minimize"
+    constraints: str = ""  # "precision >= 0.9, ..."
 
 
 class Tracker:
@@ -283,6 +285,8 @@ def _sweep_info(run: Run) -> SweepInfo:
         direction=tags.get("hpo.direction", "maximize"),
         status=run.info.status,
         start_time=run.info.start_time,
+        objectives=tags.get("hpo.objectives", ""),
+        constraints=tags.get("hpo.constraints", ""),
     )
 
 
@@ -316,22 +320,12 @@ def save_keras_model(model: Any, x_example: Any, path: str) -> None:
     )
 
 
-def best_of(records: Sequence[TrialRecord], metric: str, direction: str) -> TrialRecord | None:
-    """The COMPLETE trial with the best objective; ties go to the earliest trial."""
-    complete = [r for r in records if r.state == "COMPLETE" and metric in r.metrics]
-    if not complete:
-        return None
-    sign = -1.0 if direction == "maximize" else 1.0
-    return min(complete, key=lambda r: (sign * r.metrics[metric], r.trial))
-
-
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "METRIC_NAMES",
     "SweepInfo",
     "Tracker",
     "TrialRecord",
-    "best_of",
     "resolve_tracking_uri",
     "save_keras_model",
 ]

@@ -40,6 +40,7 @@ class TrialResult:
     epochs_run: int = 0
     error: str | None = None
     model_dir: str | None = None  # an MLflow Keras model saved by the worker, to upload
+    pruned_epoch: int | None = None
     worker_pid: int = 0
 
     def scores(self) -> dict[str, float]:

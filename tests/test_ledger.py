@@ -225,9 +225,23 @@ def test_ask_fixed_records_given_params(tmp_path: Path) -> None:
     space = _space()
     ledger = _ledger(tmp_path)
     params = {"lr": 0.01, "opt": "sgd", "momentum": 0.5, "units": 16, "batch_size": 32}
-    trial = ledger.ask_fixed(space, params)
+    trial, actual = ledger.ask_fixed(space, params)
+    assert actual == params
     ledger.finish(trial.number, "COMPLETE", [0.1])
     assert ledger.trials()[0].params == params
+
+
+def test_enqueued_configuration_runs_before_a_backend_suggestion(tmp_path: Path) -> None:
+    space = _space()
+    ledger = _ledger(tmp_path)
+    queued = {"lr": 0.001, "opt": "adam", "units": 8, "batch_size": 32}
+    ledger.enqueue(queued)
+    ledger.enqueue(queued)  # idempotent: a resumed run does not queue it twice
+    proposed = {"lr": 0.01, "opt": "sgd", "momentum": 0.5, "units": 16, "batch_size": 32}
+    _, actual = ledger.ask_fixed(space, proposed)
+    assert actual == queued
+    _, actual2 = ledger.ask_fixed(space, proposed)
+    assert actual2 == proposed
 
 
 # --------------------------------------------------------------------------- reopen

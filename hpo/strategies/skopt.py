@@ -27,9 +27,13 @@ class SkoptOptions(StrategyOptions):
 
 
 class SkoptStrategy(VectorStrategy):
-    base_estimator: ClassVar[str]
+    base_estimator: ClassVar[str] = ""
     capabilities = Capabilities(pruning=False, multi_objective=False, notes=NOTES)
     Options = SkoptOptions
+
+    def surrogate(self) -> Any:
+        """skopt's name for the surrogate model, or an estimator instance."""
+        return self.base_estimator
 
     def _dimension(self, param: Param) -> Any:
         from skopt.space import Categorical, Integer, Real
@@ -71,7 +75,7 @@ class SkoptStrategy(VectorStrategy):
         self._worst: float | None = None
         self._optimizer = Optimizer(
             [self._dimension(p) for p in self.dimensions],
-            base_estimator=self.base_estimator,
+            base_estimator=self.surrogate(),
             n_initial_points=opts.n_initial_points,
             acq_func=opts.acq_func,
             random_state=self.seed + len(self.ledger.trials()),
@@ -108,8 +112,7 @@ class SkoptForestStrategy(SkoptStrategy):
 class SkoptGBRTStrategy(SkoptStrategy):
     name = "skopt-gbrt"
 
-    @property  # type: ignore[override]
-    def base_estimator(self) -> Any:
+    def surrogate(self) -> Any:
         """skopt's GBRT surrogate, made recognisable to scikit-learn >= 1.6.
 
         skopt 0.10 (unmaintained) lists BaseEstimator before RegressorMixin, so on
@@ -119,7 +122,7 @@ class SkoptGBRTStrategy(SkoptStrategy):
         from sklearn.ensemble import GradientBoostingRegressor
         from skopt.learning import GradientBoostingQuantileRegressor
 
-        class TaggedGBRT(GradientBoostingQuantileRegressor):  # type: ignore[misc]
+        class TaggedGBRT(GradientBoostingQuantileRegressor):
             def __sklearn_tags__(self) -> Any:
                 tags = super().__sklearn_tags__()
                 tags.estimator_type = "regressor"

@@ -57,9 +57,10 @@ class VectorStrategy(Strategy):
         ledger = self.ledger  # raises when not attached
         point = self._propose()
         params = self.space.sample(lambda p: p.value if p.kind == "fixed" else point[p.name])
-        trial = ledger.ask_fixed(self.space, params)
-        self._pending[trial.number] = point
-        return TrialRequest(trial.number, params)
+        trial, actual = ledger.ask_fixed(self.space, params)
+        # a queued (--enqueue) configuration may have taken this slot: learn what ran
+        self._pending[trial.number] = point if actual == params else self._complete_point(actual)
+        return TrialRequest(trial.number, actual)
 
     def tell(self, request: TrialRequest, outcome: Outcome) -> None:
         point = self._pending.pop(request.number, None)

@@ -1,0 +1,70 @@
+"""Pruning: stop a poor trial early, with Optuna's pruners on the study's own storage.
+
+The training process reports the objective metric on the validation split after every
+epoch to the trial in the ledger (`trial.report`) and asks `trial.should_prune()`, so the
+decision uses every other trial's learning curve, whichever process trained it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+
+from hpo.metrics import classification_metrics
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    """The pruner for `strategy.pruner` (epochs are the resource)."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if name == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max(epochs, 1), reduction_factor=3
+        )
+    return optuna.pruners.NopPruner()
+
+
+class EpochReporter:
+    """Scores the model after each epoch and asks the pruner; keras-free so it is testable."""
+
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        predict: Callable[[Any], np.ndarray],
+        x_val: np.ndarray,
+        y_val: np.ndarray,
+        metric: str,
+        average: str,
+    ):
+        self.trial = trial
+        self.predict = predict
+        self.x_val, self.y_val = x_val, y_val
+        self.metric, self.average = metric, average
+        self.pruned_epoch: int | None = None
+
+    def after_epoch(self, epoch: int, model: Any) -> bool:
+        """Report; True when the trial should stop here."""
+        labels = self.predict(model)
+        value = classification_metrics(self.y_val, labels, self.average)[self.metric]
+        self.trial.report(value, step=epoch)
+        if self.trial.should_prune():
+            self.pruned_epoch = epoch
+            return True
+        return False
+
+
+def keras_callback(reporter: EpochReporter) -> Any:
+    """Wrap the reporter as a Keras callback that stops training when pruned."""
+    import keras
+
+    class PruneOnPlateau(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            if reporter.after_epoch(epoch, self.model):
+                self.model.stop_training = True
+
+    return PruneOnPlateau()

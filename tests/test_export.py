@@ -1,0 +1,171 @@
+"""`hpo export`: every format is written, loads on its own runtime, and passes parity."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.models_helpers import SweepDir, error_line, sweep_dir
+
+pytestmark = pytest.mark.slow
+
+# a few epochs at a brisk rate: confident probabilities, so int8 labels are meaningful
+CONFIG = {
+    "budget.trials": 2,
+    "budget.epochs": 6,
+    "search_space.params.learning_rate": {"type": "float", "low": 1e-2, "high": 2e-2},
+}
+ONNX_MISSING = [m for m in ("tf2onnx", "onnx", "onnxruntime") if not importlib.util.find_spec(m)]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    for folder in sweep_dir(tmp_path_factory, "export"):
+        summary = folder.run_sweep("e", **CONFIG)
+        from hpo.config import Experiment
+        from hpo.data import load_dataset
+
+        raw = yaml.safe_load((folder.path / "exp.yaml").read_text())
+        data = load_dataset(Experiment.model_validate(raw).data, raw["seed"])
+        yield {"dir": folder, "uri": f"runs:/{summary['best']['run_id']}/model", "data": data}
+
+
+def _original(exported: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    import mlflow.keras
+
+    model = mlflow.keras.load_model(exported["uri"])
+    return np.asarray(model(x, training=False))
+
+
+def _export(exported: dict[str, Any], *args: str) -> tuple[Any, dict[str, Any] | None]:
+    folder: SweepDir = exported["dir"]
+    result = folder.invoke("export", exported["uri"], *args, "--json")
+    payload = json.loads(result.stdout) if result.stdout.strip() else None
+    return result, payload
+
+
+def _loaded_predictions(fmt: str, path: str, x: np.ndarray) -> np.ndarray:
+    """Load the file with its own runtime, independently of hpo's parity code."""
+    if fmt == "keras":
+        import keras
+
+        return np.asarray(keras.saving.load_model(path)(x, training=False))
+    if fmt == "savedmodel":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)  # keep it alive: serve() needs its variables
+        return np.asarray(loaded.serve(tf.constant(x)))
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0])
+    from hpo.export import tflite_interpreter, tflite_predict
+
+    return tflite_predict(tflite_interpreter(path), x)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "quantize", "name"),
+    [
+        ("keras", "none", "model.keras"),
+        ("savedmodel", "none", "saved"),
+        pytest.param(
+            "onnx",
+            "none",
+            "model.onnx",
+            marks=pytest.mark.skipif(
+                bool(ONNX_MISSING), reason=f"pip install 'hpo[export]' ({ONNX_MISSING})"
+            ),
+        ),
+        ("tflite", "none", "model.tflite"),
+        ("tflite", "dynamic", "dynamic.tflite"),
+        ("tflite", "float16", "f16.tflite"),
+        ("tflite", "int8", "int8.tflite"),
+    ],
+)
+def test_export_each_format_passes_parity(
+    exported: dict[str, Any], tmp_path: Any, fmt: str, quantize: str, name: str
+) -> None:
+    output = tmp_path / "out" / name
+    result, out = _export(
+        exported, "--format", fmt, "--quantize", quantize, "--output", str(output)
+    )
+    assert result.exit_code == 0, result.output
+    assert out is not None and out["format"] == fmt and out["quantize"] == quantize
+    parity = out["parity"]
+    data = exported["data"]
+    assert parity["passed"] is True and parity["rows"] == len(data.y_val)
+    if quantize == "none":
+        assert parity["max_abs_diff"] <= 1e-4 and parity["max_abs_diff_limit"] == 1e-4
+        assert parity["min_label_agreement"] == 0.99
+    else:  # judged on labels only
+        assert parity["max_abs_diff_limit"] is None and parity["min_label_agreement"] == 0.95
+    assert parity["label_agreement"] >= parity["min_label_agreement"]
+    assert output.exists() and out["bytes"] > 0
+
+    x = np.asarray(data.x_val[:16], dtype=np.float32)
+    mine = _loaded_predictions(fmt, str(output), x)
+    original = _original(exported, x)
+    assert mine.shape == original.shape
+    if quantize == "none":
+        np.testing.assert_allclose(mine, original, atol=1e-4)
+    if fmt == "tflite" and quantize == "int8":
+        from hpo.export import tflite_interpreter
+
+        details = tflite_interpreter(str(output)).get_input_details()[0]
+        assert details["dtype"] == np.int8  # full-integer: for microcontrollers
+
+
+def test_parity_below_the_threshold_exits_1(exported: dict[str, Any], tmp_path: Any) -> None:
+    output = tmp_path / "strict.tflite"
+    result, out = _export(
+        exported,
+        "--format",
+        "tflite",
+        "--quantize",
+        "dynamic",
+        "--max-abs-diff",
+        "1e-12",
+        "--output",
+        str(output),
+    )
+    assert result.exit_code == 1, result.output
+    assert "parity check failed" in error_line(result)
+    assert out is not None and out["parity"]["passed"] is False  # --json still reports it
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "onnx", "--quantize", "int8", "--output", "m.onnx"], "only for --format"),
+        (["--format", "keras", "--output", "model.h5"], "must end in .keras"),
+    ],
+)
+def test_bad_export_requests_exit_2(
+    exported: dict[str, Any], tmp_path: Any, args: list[str], message: str
+) -> None:
+    result, _ = _export(exported, *args)
+    assert result.exit_code == 2, result.output
+    assert message in error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("runs:/0123456789abcdef/model", "no run"),
+        ("models:/nobody@champion", "no registered model 'nobody'"),
+        ("s3-bucket/model", "not a model URI"),
+    ],
+)
+def test_unknown_model_uri_exits_2(exported: dict[str, Any], uri: str, message: str) -> None:
+    folder: SweepDir = exported["dir"]
+    result = folder.invoke("export", uri, "--format", "keras", "--output", "x.keras")
+    assert result.exit_code == 2, result.output
+    assert message in error_line(result)
