@@ -122,7 +122,12 @@ def run(
     with progress_bar(
         options.study, experiment.primary.metric, enabled=not quiet and sys.stderr.isatty()
     ) as on_progress:
-        summary = run_sweep(checked, options, on_progress)
+        summary = run_sweep(
+            checked,
+            options,
+            on_progress,
+            notify=lambda m: click.echo(f"hpo: warning: {m}", err=True),
+        )
     if as_json:
         _echo_json(summary.to_json())
     else:

@@ -104,15 +104,24 @@ def _run_task(task: TrialTask) -> TrialResult:
     experiment: Experiment = _state["experiment"]
     dataset: Dataset = _state["dataset"]
     reporter = _epoch_reporter(experiment, dataset, task)
-    callbacks = [] if reporter is None else [_keras_callback(reporter)]
-    result, model = train_and_evaluate(
-        experiment,
-        dataset,
-        task.params,
-        seed=task.seed,
-        builder=_state["builder"],
-        extra_callbacks=callbacks,
-    )
+    if experiment.strategy.name == "grid":
+        from hpo.grid_search import evaluate_candidate
+        from hpo.strategies.grid import GridOptions
+
+        opts = GridOptions.model_validate(experiment.strategy.options)
+        result, model = evaluate_candidate(
+            experiment, dataset, task.params, seed=task.seed, cv=opts.cv, n_jobs=opts.n_jobs
+        )
+    else:
+        callbacks = [] if reporter is None else [_keras_callback(reporter)]
+        result, model = train_and_evaluate(
+            experiment,
+            dataset,
+            task.params,
+            seed=task.seed,
+            builder=_state["builder"],
+            extra_callbacks=callbacks,
+        )
     if reporter is not None and reporter.pruned_epoch is not None and result.state != "FAIL":
         result.state = "PRUNED"
         result.pruned_epoch = reporter.pruned_epoch

@@ -29,7 +29,14 @@ class _Spec(BaseModel):
     )
 
 
-class FloatSpec(_Spec):
+class _RangeSpec(_Spec):
+    """float / int ranges: how the `grid` strategy discretises them can be overridden."""
+
+    grid_points: int | None = Field(default=None, ge=1, description="values for grid search")
+    values: list[float] | None = Field(default=None, description="explicit grid values")
+
+
+class FloatSpec(_RangeSpec):
     type: Literal["float"]
     low: float
     high: float
@@ -39,12 +46,13 @@ class FloatSpec(_Spec):
     @model_validator(mode="after")
     def _check_range(self) -> FloatSpec:
         _check_bounds(self.low, self.high, self.log)
+        _check_values(self.values, self.low, self.high)
         if self.step is not None and (self.step <= 0 or self.log):
             raise ValueError("step must be > 0 and cannot be combined with log")
         return self
 
 
-class IntSpec(_Spec):
+class IntSpec(_RangeSpec):
     type: Literal["int"]
     low: int
     high: int
@@ -54,6 +62,9 @@ class IntSpec(_Spec):
     @model_validator(mode="after")
     def _check_range(self) -> IntSpec:
         _check_bounds(self.low, self.high, self.log)
+        _check_values(self.values, self.low, self.high)
+        if self.values and any(int(v) != v for v in self.values):
+            raise ValueError("grid values of an int parameter must be whole numbers")
         if self.step < 1:
             raise ValueError("step must be >= 1")
         if self.log and self.step != 1:
@@ -141,6 +152,16 @@ class SearchSpaceSpec(BaseModel):
         return self
 
 
+def _check_values(values: list[float] | None, low: float, high: float) -> None:
+    if values is None:
+        return
+    if not values:
+        raise ValueError("values must not be empty")
+    outside = [v for v in values if not low <= v <= high]
+    if outside:
+        raise ValueError(f"grid value {outside[0]} is outside [{low}, {high}]")
+
+
 def _check_bounds(low: float, high: float, log: bool) -> None:
     if low > high:
         raise ValueError(f"low ({low}) must be <= high ({high})")
@@ -177,6 +198,8 @@ class Param:
     choices: tuple[Scalar, ...] = ()
     value: Scalar = None
     condition: Condition | None = None
+    grid_points: int | None = None
+    grid_values: tuple[float, ...] | None = None
 
     def contains(self, value: Any) -> bool:
         """True when `value` is a value this parameter can take."""
@@ -276,11 +299,23 @@ def per_layer(params: Mapping[str, Any], key: str, count: str = "n_layers") -> l
 
 
 def _param_from_spec(name: str, spec: Any, condition: Condition | None) -> Param:
-    if isinstance(spec, FloatSpec):
-        return Param(name, "float", spec.low, spec.high, spec.log, spec.step, condition=condition)
-    if isinstance(spec, IntSpec):
-        step = float(spec.step) if spec.step != 1 else None
-        return Param(name, "int", spec.low, spec.high, spec.log, step, condition=condition)
+    if isinstance(spec, FloatSpec | IntSpec):
+        values = tuple(spec.values) if spec.values is not None else None
+        if isinstance(spec, FloatSpec):
+            kind, step = "float", spec.step
+        else:
+            kind, step = "int", (float(spec.step) if spec.step != 1 else None)
+        return Param(
+            name,
+            kind,  # type: ignore[arg-type]
+            spec.low,
+            spec.high,
+            spec.log,
+            step,
+            condition=condition,
+            grid_points=spec.grid_points,
+            grid_values=values,
+        )
     if isinstance(spec, CategoricalSpec):
         return Param(name, "categorical", choices=tuple(spec.choices), condition=condition)
     assert isinstance(spec, FixedSpec)

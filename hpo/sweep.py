@@ -28,6 +28,7 @@ from hpo.preflight import Checked
 from hpo.pruning import make_pruner
 from hpo.strategies import strategy_for
 from hpo.strategies.base import Outcome, Strategy, TrialRequest
+from hpo.strategies.grid import SearchExhausted
 from hpo.tracking import Tracker
 from hpo.training import TrialResult
 
@@ -136,6 +137,8 @@ class Sweep:
     _in_flight: dict[Future[TrialResult], _InFlight] = field(default_factory=dict)
     _submitted: int = 0
     _broken: bool = False
+    _exhausted: bool = False
+    notify: Callable[[str], None] | None = None
 
     def run(self) -> SweepSummary:
         with tempfile.TemporaryDirectory(prefix="hpo-models-") as model_root:
@@ -157,6 +160,7 @@ class Sweep:
             for params in self.options.enqueue:  # before attach: backends replay the ledger
                 ledger.enqueue(params)
             strategy.attach(ledger)
+            self._warn_about_budget(strategy, ledger)
             tracker = Tracker(self.options.tracking_uri)
             experiment_id, sweep_run_id = self._open_sweep_run(tracker, ledger)
         except BaseException:
@@ -217,6 +221,17 @@ class Sweep:
         stale = ledger.fail_running("its process ended before the trial finished")
         self.stale_trials = stale
         return ledger
+
+    def _warn_about_budget(self, strategy: Strategy, ledger: Ledger) -> None:
+        size = getattr(strategy, "size", None)
+        if size is None or self.notify is None:
+            return
+        budget = self.checked.experiment.budget.trials
+        if budget < size:
+            self.notify(
+                f"the trial budget ({budget}) cuts the grid of {size} candidates: the first "
+                f"{budget} in grid order are evaluated (raise --trials to {size} for all)"
+            )
 
     def _open_sweep_run(self, tracker: Tracker, ledger: Ledger) -> tuple[str, str]:
         exp = self.checked.experiment
@@ -289,7 +304,14 @@ class Sweep:
             # like Optuna's timeout: checked before each new trial, after at least one
             if deadline is not None and self._submitted and time.perf_counter() >= deadline:
                 return
-            self._submit(self.strategy.ask())
+            if self._exhausted:
+                return
+            try:
+                request = self.strategy.ask()
+            except SearchExhausted:
+                self._exhausted = True  # a grid has no candidate left: the sweep is done
+                return
+            self._submit(request)
 
     def _submit(self, request: TrialRequest) -> None:
         exp = self.checked.experiment
@@ -480,9 +502,12 @@ def _signals_ignored() -> Iterator[None]:
 
 
 def run_sweep(
-    checked: Checked, options: SweepOptions, on_progress: ProgressHook | None = None
+    checked: Checked,
+    options: SweepOptions,
+    on_progress: ProgressHook | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> SweepSummary:
-    return Sweep(checked, options, on_progress).run()
+    return Sweep(checked, options, on_progress, notify=notify).run()
 
 
 __all__ = ["Best", "Strategy", "SweepOptions", "SweepSummary", "default_study_name", "run_sweep"]
