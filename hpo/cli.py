@@ -208,6 +208,63 @@ def best(experiment: str, study: str | None, as_json: bool, tracking_uri: str | 
 
 
 @main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option(
+    "--strategies",
+    "names",
+    required=True,
+    help="Comma-separated, e.g. grid,random,optuna-tpe,bayes-opt,skopt-gp.",
+)
+@click.option("--trials", type=click.IntRange(min=1), required=True, help="Budget per sweep.")
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Paired seeds per strategy.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs per trial.")
+@click.option("--target", type=float, help="Objective value to reach (default: the median best).")
+@tracking_option
+@click.option("--storage", help="Ledger URL (default: the journal file hpo-ledger.journal).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@_friendly_errors
+def compare(
+    config: str,
+    names: str,
+    trials: int,
+    repeats: int,
+    epochs: int | None,
+    target: float | None,
+    tracking_uri: str | None,
+    storage: str | None,
+    as_json: bool,
+) -> None:
+    """Run several strategies on the same split and budget, and rank them."""
+    from hpo.compare import compare as run_comparison
+    from hpo.compare import comparison_table
+    from hpo.config import load_experiment
+    from hpo.tracking import resolve_tracking_uri
+
+    experiment = load_experiment(config).with_overrides(**{"budget.epochs": epochs})
+    report = run_comparison(
+        experiment,
+        source=config,
+        strategies=[n.strip() for n in names.split(",") if n.strip()],
+        trials=trials,
+        repeats=repeats,
+        tracking_uri=resolve_tracking_uri(tracking_uri, experiment.tracking.uri),
+        storage=storage,
+        target=target,
+        notify=lambda m: click.echo(f"hpo: note: {m}", err=True),
+    )
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(comparison_table(report))
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def strategies(as_json: bool) -> None:
     """List the search strategies and what each can handle."""
@@ -220,11 +277,14 @@ def strategies(as_json: bool) -> None:
     if as_json:
         _echo_json([{"name": name, **caps} for name, caps in rows.items()])
         return
-    features = list(next(iter(rows.values())))
+    features = [f for f in next(iter(rows.values())) if f != "notes"]
     click.echo(
         table(
-            ["strategy", *features],
-            [[name, *("yes" if caps[f] else "-" for f in features)] for name, caps in rows.items()],
+            ["strategy", *features, "notes"],
+            [
+                [name, *("yes" if caps[f] else "-" for f in features), caps["notes"]]
+                for name, caps in rows.items()
+            ],
         )
     )
 

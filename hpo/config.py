@@ -83,6 +83,9 @@ class DataConfig(_Strict):
     test_size: float = Field(default=0.2, gt=0, lt=1)
     scaling: Literal["standard", "minmax", "none"] = "standard"
     max_samples: int | None = Field(default=None, ge=20, description="stratified subsample")
+    seed: int | None = Field(
+        default=None, description="seed of the split (default: the experiment's seed)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
@@ -103,7 +106,7 @@ class DataConfig(_Strict):
         """Leave the text keys out when unset, so configs written before the text sources
         existed keep their hashes (and their studies stay resumable)."""
         data: dict[str, Any] = handler(self)
-        for key in ("text_column", "text_demo"):
+        for key in ("text_column", "text_demo", "seed"):
             if data.get(key) is None:
                 data.pop(key, None)
         return data

@@ -247,6 +247,8 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
     """Load, split (stratified, seeded) and scale; the same inputs give the same fingerprint."""
     from sklearn.model_selection import train_test_split
 
+    if config.seed is not None:  # pinned split (e.g. `hpo compare` varies only the strategy)
+        seed = config.seed
     x, y_raw = load_raw(config, seed)
     if len(x) != len(y_raw):
         raise UserInputError("features and target have different lengths", field="data")

@@ -8,8 +8,11 @@ other backends record their suggestions through `ask_fixed`.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,8 +37,47 @@ RUN_ID_ATTR = "hpo.run_id"
 METRICS_ATTR = "hpo.metrics"
 INTERRUPTED_ATTR = "hpo.interrupted"
 ERROR_ATTR = "hpo.error"
+SWEEP_RUN_ATTR = "hpo.sweep_run_id"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# hpo owns the trial loop (ask in the orchestrator, train elsewhere), so Optuna's reminder that
+# heartbeats are meant for Study.optimize does not apply: the orchestrator beats them itself
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Heartbeat policy for shared (database) ledgers: Optuna's own heartbeat mechanism.
+
+    A trial whose orchestrator has not beaten for `grace_s` seconds is stale: it is failed
+    and re-queued up to `retries` times (Optuna's RetryHeartbeatStaleTrialCallback).
+    """
+
+    interval_s: int = 10
+    grace_s: int | None = None  # default: 2 x interval, as in Optuna
+    retries: int = 1
+
+
+def is_database(url: str | None) -> bool:
+    """An RDB URL (not the journal file default)."""
+    return bool(url) and "://" in str(url) and not str(url).startswith("journal://")
+
+
+def is_sqlite(url: str | None) -> bool:
+    return bool(url) and str(url).lower().startswith("sqlite")
+
+
+def supports_heartbeat(url: str | None) -> bool:
+    """Heartbeats need a database several processes share; SQLite is one writer only."""
+    return is_database(url) and not is_sqlite(url)
+
+
+def mask_secrets(text: str) -> str:
+    """Mask every password in URLs inside a longer text (config.yaml, error messages)."""
+    import re
+
+    text = re.sub(r"(?i)([?&](?:password|passwd|pwd)=)[^&\s'\"]*", r"\1***", text)
+    return re.sub(r"([a-zA-Z][\w+.-]*://[^:/@\s'\"]+):[^@\s'\"]*@", r"\1:***@", text)
 
 
 def mask_url(url: str) -> str:
@@ -55,15 +97,52 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
-def make_storage(url: str | None) -> optuna.storages.BaseStorage:
-    """Optuna storage from a URL: a journal file by default, RDB for database URLs."""
+class _StaleTrials(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry callback that also remembers which trials went stale.
+
+    The orchestrator that failed a stale trial (exactly one does: the storage's state change
+    is atomic) ends its MLflow run. The retry starts clean: the dead trial's run id, metrics
+    and error are not copied to it.
+    """
+
+    def __init__(self, max_retry: int) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            super().__init__(max_retry=max_retry)
+        self.failed: list[tuple[int, str | None]] = []
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.failed.append((trial.number, trial.user_attrs.get(RUN_ID_ATTR)))
+        trial.user_attrs = {}
+        super().__call__(study, trial)
+
+
+def make_storage(
+    url: str | None, heartbeat: Heartbeat | None = None
+) -> optuna.storages.BaseStorage:
+    """Optuna storage from a URL: a journal file by default, RDB for database URLs.
+
+    With `heartbeat` and a shared database (not SQLite), Optuna's heartbeat marks trials of
+    dead orchestrators stale and re-queues them.
+    """
     url = url or DEFAULT_LEDGER
-    if "://" in url and not url.startswith("journal://"):
+    if is_database(url):
+        beat: dict[str, Any] = {}
+        if heartbeat is not None and supports_heartbeat(url):
+            beat = {
+                "heartbeat_interval": heartbeat.interval_s,
+                "grace_period": heartbeat.grace_s,
+                "heartbeat_stale_trial_callback": _StaleTrials(heartbeat.retries),
+            }
         try:
-            return optuna.storages.RDBStorage(url=url, engine_kwargs={"pool_pre_ping": True})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url=url, engine_kwargs={"pool_pre_ping": True}, **beat
+                )
         except Exception as err:  # sqlalchemy raises many kinds; one line is what users need
             raise UserInputError(
-                f"cannot open the ledger storage: {str(err).splitlines()[0]}",
+                f"cannot open the ledger storage: {mask_secrets(str(err).splitlines()[0])}",
                 field=f"--storage {mask_url(url)}",
             ) from None
     path = Path(url.removeprefix("journal://"))
@@ -138,13 +217,18 @@ class LedgerTrial:
     metrics: dict[str, float]
     interrupted: bool
     error: str | None = None
+    retried: bool = False  # failed as stale and re-queued: the retry counts instead
 
     @property
     def counts_toward_budget(self) -> bool:
-        return self.state in ("COMPLETE", "PRUNED", "FAIL") and not self.interrupted
+        return (
+            self.state in ("COMPLETE", "PRUNED", "FAIL")
+            and not self.interrupted
+            and not self.retried
+        )
 
 
-def _view(trial: FrozenTrial) -> LedgerTrial:
+def _view(trial: FrozenTrial, retried: frozenset[int] = frozenset()) -> LedgerTrial:
     return LedgerTrial(
         number=trial.number,
         state=trial.state.name,
@@ -154,14 +238,17 @@ def _view(trial: FrozenTrial) -> LedgerTrial:
         metrics=dict(trial.user_attrs.get(METRICS_ATTR, {})),
         interrupted=bool(trial.user_attrs.get(INTERRUPTED_ATTR, False)),
         error=trial.user_attrs.get(ERROR_ATTR),
+        retried=trial.number in retried,
     )
 
 
 class Ledger:
     """One study in one storage."""
 
-    def __init__(self, study: optuna.Study):
+    def __init__(self, study: optuna.Study, rdb: optuna.storages.RDBStorage | None = None):
         self.study = study
+        self._rdb = rdb
+        self._last_stale_check = -math.inf
 
     @classmethod
     def open(
@@ -171,8 +258,9 @@ class Ledger:
         directions: Sequence[str],
         *,
         pruner: optuna.pruners.BasePruner | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> Ledger:
-        storage = make_storage(storage_url)
+        storage = make_storage(storage_url, heartbeat)
         study = optuna.create_study(
             storage=storage,
             pruner=pruner,
@@ -185,7 +273,8 @@ class Ledger:
                 f"study {study_name!r} exists with other objective directions",
                 field="--study",
             )
-        return cls(study)
+        rdb = storage if isinstance(storage, optuna.storages.RDBStorage) else None
+        return cls(study, rdb)
 
     @property
     def name(self) -> str:
@@ -199,7 +288,9 @@ class Ledger:
             self.study.set_user_attr(key, value)
 
     def trials(self) -> list[LedgerTrial]:
-        return [_view(t) for t in self.study.get_trials(deepcopy=False)]
+        frozen = self.study.get_trials(deepcopy=False)
+        retried = frozenset(n for t in frozen for n in t.system_attrs.get("retry_history", ()))
+        return [_view(t, retried) for t in frozen]
 
     def n_counted(self) -> int:
         return sum(t.counts_toward_budget for t in self.trials())
@@ -265,6 +356,76 @@ class Ledger:
             self.finish(trial.number, "FAIL", None, error=reason, interrupted=True)
             failed.append(trial.number)
         return failed
+
+    # ------------------------------------------------------------ several orchestrators
+
+    @property
+    def heartbeats(self) -> bool:
+        """Whether stale trials are found by heartbeat (shared database) rather than by
+        failing every RUNNING trial at start (one orchestrator, journal or SQLite)."""
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        return is_heartbeat_enabled(self.study._storage)
+
+    def heartbeat_thread(self, number: int) -> Any:
+        """Optuna's heartbeat thread for one trial (a no-op without heartbeats); the
+        orchestrator beats for trials that train in another process."""
+        from optuna.storages._heartbeat import get_heartbeat_thread
+
+        return get_heartbeat_thread(self._trial_id(number), self.study._storage)
+
+    def fail_stale(self, *, every_s: float = 0.0) -> list[tuple[int, str | None]]:
+        """Fail (and re-queue) trials whose orchestrator stopped beating.
+
+        Returns (trial number, MLflow run id) of the trials failed by THIS call, so their
+        runs are ended exactly once. `every_s` throttles the database query.
+        """
+        import time
+
+        if not self.heartbeats or time.monotonic() - self._last_stale_check < every_s:
+            return []
+        self._last_stale_check = time.monotonic()
+        callback = self.study._storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+        if not isinstance(callback, _StaleTrials):
+            return []
+        failed, callback.failed = callback.failed, []
+        return failed
+
+    def ask_retry(self, space: SearchSpace) -> tuple[int, dict[str, Any]] | None:
+        """Take a re-queued (retried) trial, if any: it runs before new suggestions."""
+        waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not any("failed_trial" in t.system_attrs for t in waiting):
+            return None
+        trial = self.study.ask()  # Optuna pops the oldest WAITING trial, with its params
+        params = space.sample(lambda param: suggest(trial, param))
+        return trial.number, params
+
+    @contextmanager
+    def claim(self) -> Iterator[None]:
+        """Serialise "check the ledger, then ask" across orchestrators on PostgreSQL.
+
+        A session-level advisory lock keyed by the study name: the budget check and a grid's
+        "is this candidate taken" check see every trial another worker asked for. A dead
+        process's lock is released with its connection. Elsewhere (one orchestrator) a no-op.
+        """
+        if self._rdb is None or self._rdb.engine.dialect.name != "postgresql":
+            yield
+            return
+        import sqlalchemy
+
+        digest = hashlib.sha256(f"hpo:{self.name}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        with self._rdb.engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
 
     def trial_id(self, number: int) -> int:
         """The storage's id of trial `number` (what a training process reports to)."""

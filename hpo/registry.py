@@ -328,3 +328,27 @@ class Registry:
 
 def _quote(value: str) -> str:
     return value.replace("'", "\\'")
+
+
+# ---------------------------------------------------------------------- sweep reports
+
+
+def trial_times(tracking_uri: str, experiment_id: str, sweep_run_id: str) -> dict[str, tuple]:
+    """{trial run id: (start ms, end ms or None)}: reports plot progress against time."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{_quote(sweep_run_id)}'",
+        max_results=50000,
+    )
+    return {r.info.run_id: (r.info.start_time, r.info.end_time) for r in runs}
+
+
+def log_run_artifacts(tracking_uri: str, run_id: str, folder: str, artifact_path: str) -> None:
+    """Upload a local folder under `artifact_path` of a run (the sweep report)."""
+    MlflowClient(tracking_uri=tracking_uri).log_artifacts(run_id, folder, artifact_path)
+
+
+def list_run_artifacts(tracking_uri: str, run_id: str, path: str | None = None) -> list[str]:
+    """Artifact paths directly under `path` of a run."""
+    return [a.path for a in MlflowClient(tracking_uri=tracking_uri).list_artifacts(run_id, path)]

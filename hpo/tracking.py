@@ -57,6 +57,8 @@ class TrialRecord:
     params: dict[str, str]
     metrics: dict[str, float]
     has_model: bool
+    start_time: int = 0  # ms since the epoch
+    end_time: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +114,16 @@ class Tracker:
             order_by=["attributes.start_time DESC"],
         )
         return _sweep_info(runs[0]) if runs else None
+
+    def sweep_by_id(self, run_id: str) -> SweepInfo | None:
+        """The sweep run recorded in a study's ledger (every worker joins the same one)."""
+        try:
+            run = self.client.get_run(run_id)
+        except Exception:  # deleted, or another tracking server: fall back to the tag search
+            return None
+        if run.info.lifecycle_stage != "active" or run.data.tags.get("hpo.kind") != "sweep":
+            return None
+        return _sweep_info(run)
 
     def latest_sweep(self, experiment_id: str) -> SweepInfo | None:
         runs = self.client.search_runs(
@@ -249,6 +261,67 @@ class Tracker:
             self.finish_trial(run.info.run_id, "FAIL", metrics={}, history={}, error=reason)
         return len(runs)
 
+    # ------------------------------------------------------------------ other runs
+
+    def start_run(self, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
+        """A plain run (e.g. the parent of a strategy comparison)."""
+        run = self.client.create_run(experiment_id, run_name=name, tags=dict(tags))
+        return str(run.info.run_id)
+
+    def nest_under(self, run_id: str, parent_run_id: str) -> None:
+        """Show `run_id` under `parent_run_id` in the MLflow UI."""
+        self.client.set_tag(run_id, "mlflow.parentRunId", parent_run_id)
+
+    def log_summary(
+        self,
+        run_id: str,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+        files: Sequence[str] = (),
+        text: Mapping[str, str] | None = None,
+    ) -> None:
+        now = _now_ms()
+        self.client.log_batch(
+            run_id,
+            metrics=[
+                Metric(k, float(v), now, 0)
+                for k, v in (metrics or {}).items()
+                if math.isfinite(float(v))
+            ],
+            tags=[RunTag(k, v) for k, v in (tags or {}).items()],
+        )
+        for path in files:
+            self.client.log_artifact(run_id, path)
+        for name, body in (text or {}).items():
+            self.client.log_text(run_id, body, name)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status)
+
+    def end_trial_runs(
+        self, experiment_id: str, sweep_run_id: str, numbers: set[int], reason: str
+    ) -> int:
+        """End the RUNNING runs of the given (stale) trial numbers FAILED; other workers'
+        live trials of the same sweep are left alone."""
+        if not numbers:
+            return 0
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=(
+                f"tags.`mlflow.parentRunId` = '{sweep_run_id}' and attributes.status = 'RUNNING'"
+            ),
+            max_results=1000,
+        )
+        ended = 0
+        for run in runs:
+            if run.data.tags.get("hpo.trial", "").isdigit() and int(
+                run.data.tags["hpo.trial"]
+            ) in numbers:
+                self.finish_trial(run.info.run_id, "FAIL", metrics={}, history={}, error=reason)
+                ended += 1
+        return ended
+
     # ------------------------------------------------------------------ reading back
 
     def trials(self, experiment_id: str, sweep_run_id: str) -> list[TrialRecord]:
@@ -267,6 +340,8 @@ class Tracker:
                     k: v for k, v in run.data.metrics.items() if k not in ("loss", "val_loss")
                 },
                 has_model=run.data.tags.get("hpo.model") == "logged",
+                start_time=run.info.start_time or 0,
+                end_time=run.info.end_time or 0,
             )
             for run in runs
             if run.data.tags.get("hpo.kind") == "trial"
