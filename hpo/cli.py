@@ -74,6 +74,9 @@ tracking_option = click.option(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--no-report", is_flag=True, help="Do not log the sweep report (plots, HTML) at the end."
+)
 @_friendly_errors
 def run(
     config: str,
@@ -90,6 +93,7 @@ def run(
     workers: int,
     as_json: bool,
     quiet: bool,
+    no_report: bool,
 ) -> None:
     """Run (or resume) a sweep described by CONFIG."""
     from hpo.config import load_experiment
@@ -128,6 +132,10 @@ def run(
             on_progress,
             notify=lambda m: click.echo(f"hpo: warning: {m}", err=True),
         )
+    if experiment.tracking.report and not no_report:
+        from hpo.cli_reports import auto_report
+
+        auto_report(summary, options.tracking_uri)
     if as_json:
         _echo_json(summary.to_json())
     else:
@@ -323,6 +331,12 @@ def ui(port: int, tracking_uri: str | None) -> None:
 from hpo.cli_models import register as _register_model_commands  # noqa: E402
 
 _register_model_commands(main)
+from hpo.cli_reports import register as _register_report_commands  # noqa: E402
+
+_register_report_commands(main)
+from hpo.cli_workers import register as _register_worker_command  # noqa: E402
+
+_register_worker_command(main)  # hpo worker (hpo/cli_workers.py)
 
 
 if __name__ == "__main__":

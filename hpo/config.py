@@ -204,6 +204,7 @@ class TrackingConfig(_Strict):
     uri: str | None = None
     experiment: str | None = None
     log_models: bool = True
+    report: bool = True  # plots + HTML on the sweep run (report/) at the end of `hpo run`
 
 
 class Experiment(_Strict):

@@ -190,11 +190,14 @@ class TrialExecutor:
         model_root: str,
         workers: int,
         ledger: LedgerRef,
+        threads: int | None = None,
     ):
         self.workers = workers
         # children inherit the environment at spawn; set here, TensorFlow's C++ logs stay quiet
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        # each process gets its share of the cores (`hpo worker --threads` when several
+        # workers share one machine), so N processes do not oversubscribe the CPU
+        threads = threads or max(1, (os.cpu_count() or 1) // workers)
         self._args = (experiment.model_dump_json(), dataset, model_root, threads, ledger)
         self._recycle_after = experiment.budget.recycle_after
         self._pool = self._new_pool()

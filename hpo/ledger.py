@@ -72,6 +72,20 @@ def supports_heartbeat(url: str | None) -> bool:
     return is_database(url) and not is_sqlite(url)
 
 
+def with_driver(url: str) -> str:
+    """`postgresql://` with the driver this project installs (psycopg2-binary).
+
+    SQLAlchemy 2.1 and MLflow 3 read a bare `postgresql://` as psycopg 3; users should not
+    have to know that, so the bare form works when only psycopg2 is installed.
+    """
+    import importlib.util
+
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare) and importlib.util.find_spec("psycopg") is None:
+            return "postgresql+psycopg2://" + url[len(bare) :]
+    return url
+
+
 def mask_secrets(text: str) -> str:
     """Mask every password in URLs inside a longer text (config.yaml, error messages)."""
     import re
@@ -134,17 +148,26 @@ def make_storage(
                 "grace_period": heartbeat.grace_s,
                 "heartbeat_stale_trial_callback": _StaleTrials(heartbeat.retries),
             }
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
-                    url=url, engine_kwargs={"pool_pre_ping": True}, **beat
-                )
-        except Exception as err:  # sqlalchemy raises many kinds; one line is what users need
-            raise UserInputError(
-                f"cannot open the ledger storage: {mask_secrets(str(err).splitlines()[0])}",
-                field=f"--storage {mask_url(url)}",
-            ) from None
+        import time
+
+        # Retried with backoff: workers started together race to create Optuna's schema
+        # in a fresh database (one loses with a unique violation), and a database that is
+        # restarting refuses connections for a few seconds.
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(
+                        url=with_driver(url), engine_kwargs={"pool_pre_ping": True}, **beat
+                    )
+            except Exception as err:  # sqlalchemy raises many kinds; one line is what users need
+                message = mask_secrets(str(err).splitlines()[0])
+                if attempt == 4 or "import DB access module" in message:
+                    raise UserInputError(
+                        f"cannot open the ledger storage: {message}",
+                        field=f"--storage {mask_url(url)}",
+                    ) from None
+                time.sleep(0.5 * 2**attempt)
     path = Path(url.removeprefix("journal://"))
     path.parent.mkdir(parents=True, exist_ok=True)
     from optuna.storages.journal import JournalFileOpenLock

@@ -8,7 +8,9 @@ or FAILED, never left RUNNING.
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +24,7 @@ from typing import Any
 from hpo import selection
 from hpo.errors import Interrupted, SweepAborted, UserInputError
 from hpo.executor import LedgerRef, TrialExecutor, TrialTask
-from hpo.ledger import Ledger, LedgerTrial, mask_url
+from hpo.ledger import SWEEP_RUN_ATTR, Heartbeat, Ledger, LedgerTrial, mask_secrets, mask_url
 from hpo.metrics import METRIC_NAMES
 from hpo.preflight import Checked
 from hpo.pruning import make_pruner
@@ -31,6 +33,9 @@ from hpo.strategies.base import Outcome, Strategy, TrialRequest
 from hpo.strategies.grid import SearchExhausted
 from hpo.tracking import Tracker
 from hpo.training import TrialResult
+
+STALE_REASON = "its process ended before the trial finished"
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def default_study_name(experiment_name: str) -> str:
@@ -44,6 +49,11 @@ class SweepOptions:
     storage: str | None = None
     workers: int = 1
     enqueue: list[dict[str, Any]] = field(default_factory=list)
+    # shared-database ledgers: Optuna heartbeats find trials whose orchestrator died
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    # `hpo worker`: one of several orchestrators on the study (strategy seeds must differ)
+    joined: bool = False
+    threads: int | None = None  # TensorFlow threads per training process (default: share)
 
 
 @dataclass
@@ -95,6 +105,12 @@ ProgressHook = Callable[[int, int, float | None], None]  # (finished, total, bes
 class _InFlight:
     request: TrialRequest
     run_id: str | None = None
+    beat: Any = None  # Optuna heartbeat thread, beaten while the trial trains elsewhere
+
+    def stop_beating(self) -> None:
+        if self.beat is not None:
+            self.beat.join()
+            self.beat = None
 
 
 class _StopSignals:
@@ -153,10 +169,13 @@ class Sweep:
             model_root,
             self.options.workers,
             LedgerRef(self.options.storage, self.options.study),
+            threads=self.options.threads,
         )
         try:
             ledger = self._open_ledger()
             strategy = strategy_for(exp, self.checked.space)
+            if self.options.joined:  # several workers with one seed would ask the same points
+                strategy.seed += os.getpid()
             for params in self.options.enqueue:  # before attach: backends replay the ledger
                 ledger.enqueue(params)
             strategy.attach(ledger)
@@ -201,6 +220,7 @@ class Sweep:
             self.options.study,
             self.checked.directions,
             pruner=make_pruner(exp.strategy.pruner, exp.budget.epochs),
+            heartbeat=self.options.heartbeat,
         )
         attrs = ledger.attrs()
         fingerprint = {
@@ -218,8 +238,10 @@ class Sweep:
                     )
         else:
             ledger.set_attrs({**fingerprint, "hpo.experiment": exp.experiment_name})
-        stale = ledger.fail_running("its process ended before the trial finished")
-        self.stale_trials = stale
+        if ledger.heartbeats:  # other workers may be training: only trials without heartbeat
+            self.stale_trials = [number for number, _ in ledger.fail_stale()]
+        else:  # one orchestrator per study: whatever is RUNNING now was left by a dead one
+            self.stale_trials = ledger.fail_running(STALE_REASON)
         return ledger
 
     def _warn_about_budget(self, strategy: Strategy, ledger: Ledger) -> None:
@@ -251,11 +273,24 @@ class Sweep:
             "hpo.model_builder": exp.model.builder,
             "hpo.storage": mask_url(self.options.storage or "journal (default)"),
         }
-        run_id = tracker.start_sweep(experiment_id, ledger.name, tags, exp.to_yaml(), existing)
-        if existing is not None:
-            tracker.end_stale_trials(
-                experiment_id, run_id, "its process ended before the trial finished"
-            )
+        config_yaml = mask_secrets(exp.to_yaml())  # a password in a URL never reaches MLflow
+        with ledger.claim():  # the first worker creates the sweep run, the others join it
+            known = ledger.attrs().get(SWEEP_RUN_ATTR)
+            existing = tracker.sweep_by_id(known) if known else None
+            if existing is None or existing.experiment_id != experiment_id:
+                existing = tracker.find_sweep(experiment_id, ledger.name)
+            run_id = tracker.start_sweep(experiment_id, ledger.name, tags, config_yaml, existing)
+            if known != run_id:
+                ledger.set_attrs({SWEEP_RUN_ATTR: run_id})
+        if ledger.heartbeats:
+            # runs of trials failed as stale: now, or earlier by a worker that died before
+            # it could end them (a stale FAIL has no error attr; every other FAIL has one)
+            stale = set(self.stale_trials) | {
+                t.number for t in ledger.trials() if t.state == "FAIL" and t.error is None
+            }
+            tracker.end_trial_runs(experiment_id, run_id, stale, STALE_REASON)
+        elif existing is not None:
+            tracker.end_stale_trials(experiment_id, run_id, STALE_REASON)
         return experiment_id, run_id
 
     # ---------------------------------------------------------------- the loop
@@ -277,7 +312,15 @@ class Sweep:
             self._fill(deadline)
             self._open_runs()
             if not self._in_flight:
-                return
+                if not self._others_may_need_us(deadline):
+                    return
+                stop.interruptible = True  # another worker's trial may go stale: wait
+                try:
+                    stop.check()
+                    time.sleep(min(1.0, float(self.options.heartbeat.interval_s)))
+                finally:
+                    stop.interruptible = False
+                continue
             stop.interruptible = True
             try:
                 stop.check()
@@ -296,24 +339,64 @@ class Sweep:
                 self._log(flight, result)
 
     def _fill(self, deadline: float | None) -> None:
-        """Ask for and submit trials while there is budget and a free worker."""
+        """Ask for and submit trials while there is budget and a free worker.
+
+        The budget counts the trials of every worker on the study (finished ones and
+        RUNNING ones); "check, then ask" runs under the ledger's claim, so several workers
+        never overshoot the budget or take the same grid candidate.
+        """
         budget = self.checked.experiment.budget
+        self._reap_stale()
         while len(self._in_flight) < self.options.workers and not self._broken:
-            if self.ledger.n_counted() + len(self._in_flight) >= budget.trials:
-                return
             # like Optuna's timeout: checked before each new trial, after at least one
             if deadline is not None and self._submitted and time.perf_counter() >= deadline:
                 return
-            if self._exhausted:
-                return
-            try:
-                request = self.strategy.ask()
-            except SearchExhausted:
-                self._exhausted = True  # a grid has no candidate left: the sweep is done
-                return
-            self._submit(request)
+            with self.ledger.claim():
+                trials = self.ledger.trials()
+                counted = sum(t.counts_toward_budget for t in trials)
+                running = sum(t.state == "RUNNING" for t in trials)
+                if counted + running >= budget.trials:
+                    return
+                retry = self.ledger.ask_retry(self.checked.space)  # a dead worker's trial
+                if retry is not None:
+                    request = TrialRequest(*retry)
+                elif self._exhausted:
+                    return
+                else:
+                    try:
+                        request = self.strategy.ask()
+                    except SearchExhausted:
+                        self._exhausted = True  # a grid has no candidate left
+                        return
+                beat = self.ledger.heartbeat_thread(request.number)
+                beat.start()  # first beat now, while the claim still holds
+            self._submit(request, beat)
 
-    def _submit(self, request: TrialRequest) -> None:
+    def _reap_stale(self) -> None:
+        """Fail trials of dead workers (heartbeat too old), re-queue them, end their runs."""
+        failed = self.ledger.fail_stale(every_s=float(self.options.heartbeat.interval_s))
+        if failed:
+            self.tracker.end_trial_runs(
+                self.experiment_id, self.sweep_run_id, {n for n, _ in failed}, STALE_REASON
+            )
+            if self.notify is not None:
+                numbers = ", ".join(str(n) for n, _ in failed)
+                self.notify(f"trial(s) {numbers} of a dead worker failed as stale; retried")
+
+    def _others_may_need_us(self, deadline: float | None) -> bool:
+        """With no trial of our own in flight, stay while another worker's trial runs and the
+        budget is not spent: if that worker dies, its trial is retried here."""
+        if not self.ledger.heartbeats or self._broken:
+            return False
+        if deadline is not None and time.perf_counter() >= deadline:
+            return False
+        trials = self.ledger.trials()
+        counted = sum(t.counts_toward_budget for t in trials)
+        return counted < self.checked.experiment.budget.trials and any(
+            t.state in ("RUNNING", "WAITING") for t in trials
+        )
+
+    def _submit(self, request: TrialRequest, beat: Any = None) -> None:
         exp = self.checked.experiment
         best = self.best()
         task = TrialTask(
@@ -324,7 +407,7 @@ class Sweep:
             save_model=exp.tracking.log_models,
             trial_id=self.ledger.trial_id(request.number),
         )
-        self._in_flight[self.executor.submit(task)] = _InFlight(request)
+        self._in_flight[self.executor.submit(task)] = _InFlight(request, beat=beat)
         self._submitted += 1
 
     def _open_runs(self) -> None:
@@ -340,7 +423,11 @@ class Sweep:
                 self.sweep_run_id,
                 flight.request.number,
                 flight.request.params,
-                {"hpo.strategy": exp.strategy.name, "hpo.study": self.ledger.name},
+                {
+                    "hpo.strategy": exp.strategy.name,
+                    "hpo.study": self.ledger.name,
+                    "hpo.worker": _WORKER,  # which machine and orchestrator ran it
+                },
             )
             self.ledger.set_run_id(flight.request.number, flight.run_id)
         return flight.run_id
@@ -355,7 +442,10 @@ class Sweep:
             self._broken = True
         except Exception as err:  # pickling or a bug in the worker: fail this trial only
             result = TrialResult(state="FAIL", error=f"{type(err).__name__}: {err}")
-        self._tell(flight, result)
+        try:
+            self._tell(flight, result)
+        finally:
+            flight.stop_beating()
         return flight, result
 
     def _tell(self, flight: _InFlight, result: TrialResult, *, interrupted: bool = False) -> None:
@@ -408,6 +498,7 @@ class Sweep:
             result = TrialResult(state="FAIL", error=reason)
             self._ensure_run(flight)  # the run id goes into the ledger before it is finished
             self._tell(flight, result, interrupted=True)
+            flight.stop_beating()
             self._log(flight, result, killed=killed)
         self._in_flight.clear()
 
@@ -458,14 +549,20 @@ class Sweep:
             if trial.state in states:
                 states[trial.state] += 1
         best = self.best()
-        self.tracker.end_sweep(
-            self.sweep_run_id,
-            status,
-            best_metric=exp.primary.metric,
-            best_value=best.metrics.get(exp.primary.metric) if best else None,
-            best_run_id=best.run_id if best else None,
-            summary={f"n_{k.lower()}": float(v) for k, v in states.items()},
+        # with several workers the last one to stop ends the sweep run: a worker that
+        # stops while others still train leaves it RUNNING for them
+        others_running = self.ledger.heartbeats and any(
+            t.state == "RUNNING" for t in self.ledger.trials()
         )
+        if not others_running:
+            self.tracker.end_sweep(
+                self.sweep_run_id,
+                status,
+                best_metric=exp.primary.metric,
+                best_value=best.metrics.get(exp.primary.metric) if best else None,
+                best_run_id=best.run_id if best else None,
+                summary={f"n_{k.lower()}": float(v) for k, v in states.items()},
+            )
         self.executor.kill()  # nothing left to run; a graceful TensorFlow exit costs ~3 s
         return SweepSummary(
             experiment=exp.experiment_name,
@@ -477,6 +574,7 @@ class Sweep:
             pareto=self.pareto() if exp.multi_objective else None,
             objective=exp.primary.metric,
             wall_seconds=time.perf_counter() - self.started,
+            new_trials=self._submitted,
         )
 
 

@@ -86,8 +86,15 @@ class SweepInfo:
 
 class Tracker:
     def __init__(self, uri: str):
+        from hpo.ledger import with_driver  # postgresql:// works with psycopg2 alone
+
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = MlflowClient(tracking_uri=with_driver(uri))
+        # For http servers MLflow prints "View run ... at: <url>" on STDOUT when a run ends
+        # (one extra get_run per run, too): stdout belongs to the CLI's `--json` object
+        tracking_client = getattr(self.client, "_tracking_client", None)
+        if tracking_client is not None and hasattr(tracking_client, "_log_url"):
+            tracking_client._log_url = lambda run_id: None
 
     # ------------------------------------------------------------------ experiments / sweeps
 
@@ -103,7 +110,13 @@ class Tracker:
         if self.uri.startswith("sqlite:"):
             # keep artifacts in ./mlruns beside the database, as the README promises
             location = (Path.cwd() / ARTIFACT_ROOT / _slug(name)).as_uri()
-        return str(self.client.create_experiment(name, artifact_location=location))
+        try:
+            return str(self.client.create_experiment(name, artifact_location=location))
+        except Exception:  # several workers started together: another one created it first
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
 
     def find_sweep(self, experiment_id: str, study: str) -> SweepInfo | None:
         runs = self.client.search_runs(
@@ -315,9 +328,10 @@ class Tracker:
         )
         ended = 0
         for run in runs:
-            if run.data.tags.get("hpo.trial", "").isdigit() and int(
-                run.data.tags["hpo.trial"]
-            ) in numbers:
+            if (
+                run.data.tags.get("hpo.trial", "").isdigit()
+                and int(run.data.tags["hpo.trial"]) in numbers
+            ):
                 self.finish_trial(run.info.run_id, "FAIL", metrics={}, history={}, error=reason)
                 ended += 1
         return ended

@@ -40,6 +40,9 @@ def tiny_experiment(**changes: Any) -> dict[str, Any]:
         "objective": {"metric": "f1", "average": "macro"},
         "strategy": {"name": "random"},
         "budget": {"trials": 2, "epochs": 1},
+        # the end-of-run report has its own tests (test_reporting.py); elsewhere it would
+        # only add seconds to every run
+        "tracking": {"report": False},
     }
     for dotted, value in changes.items():
         node = config

@@ -38,7 +38,9 @@ def test_every_family_has_an_example():
 def test_example_runs_one_trial(example, cli, workdir):
     assert cli("validate", str(example)).returncode == 0  # the shipped file itself
     path = _small_copy(example, workdir)
-    done = cli("run", str(path), "--trials", "1", "--epochs", "1", "--json", "--quiet")
+    done = cli(
+        "run", str(path), "--trials", "1", "--epochs", "1", "--json", "--quiet", "--no-report"
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["states"] == {"COMPLETE": 1, "PRUNED": 0, "FAIL": 0}, summary

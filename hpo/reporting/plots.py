@@ -120,9 +120,12 @@ def best_so_far(values: Sequence[float | None], direction: str) -> list[float | 
     out: list[float | None] = []
     best: float | None = None
     for value in values:
-        if value is not None and math.isfinite(value):
-            if best is None or (value > best if direction == "maximize" else value < best):
-                best = value
+        if (
+            value is not None
+            and math.isfinite(value)
+            and (best is None or (value > best if direction == "maximize" else value < best))
+        ):
+            best = value
         out.append(best)
     return out
 
@@ -188,26 +191,26 @@ def plot_parallel(
 ) -> Path:
     """One line per completed trial across every parameter, coloured by the objective."""
     plt = _plt()
-    scored = [i for i, v in enumerate(values) if v is not None]
+    score = {i: float(v) for i, v in enumerate(values) if v is not None}
     columns = [_scaled(a) for a in axes]
-    objective = [values[i] for i in scored]
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * (len(axes) + 1)), 4.5))
-    if scored:
-        low, high = min(objective), max(objective)  # type: ignore[type-var]
+    ends = [_axis_ends(a) for a in axes]
+    if score:
+        low, high = min(score.values()), max(score.values())
         cmap = plt.get_cmap("viridis" if direction == "maximize" else "viridis_r")
-        span = (high - low) or 1.0  # type: ignore[operator]
-        # best trials drawn last, on top
-        order = sorted(scored, key=lambda i: values[i] if direction == "maximize" else -values[i])  # type: ignore[operator]
-        for i in order:
-            ys = [c[i] for c in columns] + [(values[i] - low) / span]  # type: ignore[operator]
+        span = (high - low) or 1.0
+        sign = 1.0 if direction == "maximize" else -1.0
+        for i in sorted(score, key=lambda i: sign * score[i]):  # the best drawn last, on top
+            ys = [c[i] for c in columns] + [(score[i] - low) / span]
             xs = [x for x, y in enumerate(ys) if y is not None]
-            ax.plot(xs, [y for y in ys if y is not None], color=cmap((ys[-1])), alpha=0.8, lw=1.4)
+            colour = cmap((score[i] - low) / span)
+            ax.plot(xs, [y for y in ys if y is not None], color=colour, alpha=0.8, lw=1.4)
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(low, high))
         fig.colorbar(sm, ax=ax, label=metric)
+        ends.append((f"{low:.3g}", f"{high:.3g}"))
+    else:
+        ends.append(("", ""))
     names = [a.name for a in axes] + [metric]
-    ends = [_axis_ends(a) for a in axes] + [
-        (f"{min(objective):.3g}", f"{max(objective):.3g}") if objective else ("", "")  # type: ignore[type-var]
-    ]
     for x, (bottom, top) in enumerate(ends):
         ax.axvline(x, color="grey", lw=0.8)
         ax.text(x, -0.06, bottom, ha="center", va="top", fontsize=7)
@@ -257,7 +260,7 @@ def param_importances(
         )
     if len(trials) < 2:
         return {}
-    study = optuna.create_study(direction=direction)
+    study = optuna.create_study(direction="maximize" if direction == "maximize" else "minimize")
     study.add_trials(trials)
     try:
         found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
@@ -282,7 +285,10 @@ def plot_importance(path: Path, importances: Mapping[str, float], metric: str) -
 def _set_axis(ax: Any, axis: Axis, which: str) -> None:
     """Log scale or categorical tick labels on one matplotlib axis ("x" or "y")."""
     if axis.log:
+        from matplotlib.ticker import NullFormatter
+
         (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+        (ax.xaxis if which == "x" else ax.yaxis).set_minor_formatter(NullFormatter())
     if axis.categorical:
         ticks = list(range(len(axis.labels or ())))
         (ax.set_xticks if which == "x" else ax.set_yticks)(ticks, list(axis.labels or ()))
@@ -344,8 +350,9 @@ def plot_contour(
             fig.colorbar(filled, ax=ax, label=metric)
             plot_x, plot_y = gx, gy
         except (ValueError, RuntimeError):  # fewer than 3 points, or all on one line
-            plot_x, plot_y = (np.log10(xs) if x_axis.log else xs), (
-                np.log10(ys) if y_axis.log else ys
+            plot_x, plot_y = (
+                (np.log10(xs) if x_axis.log else xs),
+                (np.log10(ys) if y_axis.log else ys),
             )
         ax.scatter(plot_x, plot_y, c=zs, cmap="viridis", edgecolors="black", s=30, zorder=3)
     for axis, which in ((x_axis, "x"), (y_axis, "y")):
@@ -374,7 +381,7 @@ def plot_pareto(
     if rest:
         ax.scatter(*zip(*rest, strict=True), color="#bbbbbb", s=20, label="dominated")
     if front:
-        fx, fy, ft = zip(*front, strict=True)
+        fx, fy, _ = zip(*front, strict=True)
         ax.plot(fx, fy, "o-", color="#c44e52", label="Pareto set", zorder=3)
         for x, y, t in front:
             ax.annotate(str(t), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -420,7 +427,9 @@ def plot_confusion(path: Path, matrix: np.ndarray, class_names: Sequence[str], t
     for i in range(n):
         for j in range(n):
             colour = "white" if matrix[i, j] > threshold else "black"
-            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7, color=colour)
+            ax.text(
+                j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7, color=colour
+            )
     return _save(fig, path)
 
 
@@ -439,6 +448,6 @@ def plot_per_class(
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
     ax.set_title(title, fontsize=9)
-    ax.legend(loc="lower right", ncols=3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)

@@ -1,0 +1,385 @@
+"""Scale-out on the real services: several `hpo worker` processes on one study in PostgreSQL,
+tracking through a real `mlflow server` backed by PostgreSQL. No mocks.
+
+A fresh database pair (ledger, MLflow) per test run, dropped afterwards. Without PostgreSQL
+the tests skip with the reason, except under CI=true, where they fail: CI always runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, tiny_experiment
+
+pytestmark = pytest.mark.slow
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def _admin() -> Any:
+    import psycopg2
+
+    conn = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture(scope="module")
+def databases() -> Iterator[tuple[str, str]]:
+    """(ledger URL, MLflow backend URL): two fresh databases (both use alembic_version)."""
+    try:
+        conn = _admin()
+    except Exception as err:
+        reason = f"PostgreSQL at {PG['host']}:{PG['port']} is not reachable: {err}".strip()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the scale-out tests must run)")
+        pytest.skip(reason)
+    base = f"hpo_test_{secrets.token_hex(4)}"
+    names = [f"{base}_ledger", f"{base}_mlflow"]
+    with conn.cursor() as cur:
+        for name in names:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield tuple(  # type: ignore[misc]
+            f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{name}" for name in names
+        )
+    finally:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(databases: tuple[str, str], tmp_path_factory: Any) -> Iterator[str]:
+    """A real `mlflow server` on PostgreSQL with a local artifact root; its URL."""
+    port = _free_port()
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    log = open(tmp_path_factory.mktemp("logs") / "mlflow.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            # MLflow 3 reads plain postgresql:// as psycopg 3; this project ships psycopg2
+            databases[1].replace("postgresql://", "postgresql+psycopg2://"),
+            "--artifacts-destination",
+            str(artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            assert process.poll() is None, Path(log.name).read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "mlflow server did not become healthy"
+            time.sleep(0.5)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def _config(tmp_path: Path, **changes: Any) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(tiny_experiment(**changes)))
+    return path
+
+
+def _worker(
+    config: Path, study: str, databases: tuple[str, str], server: str, *extra: str
+) -> subprocess.Popen[str]:
+    """An `hpo worker` in its own process group (kill -9 of the group = a machine lost)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hpo.cli",
+            "worker",
+            str(config),
+            "--study",
+            study,
+            "--storage",
+            databases[0],
+            "--tracking-uri",
+            server,
+            "--threads",
+            "1",
+            "--heartbeat",
+            "1",
+            "--grace",
+            "3",
+            "--json",
+            "--quiet",
+            *extra,
+        ],
+        cwd=config.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+    )
+
+
+def _finish(process: subprocess.Popen[str], timeout: float = 180) -> dict[str, Any]:
+    stdout, stderr = process.communicate(timeout=timeout)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    return dict(json.loads(stdout))
+
+
+def _study(databases: tuple[str, str], study: str) -> Any:
+    import optuna
+
+    from hpo.ledger import with_driver
+
+    return optuna.load_study(study_name=study, storage=with_driver(databases[0]))
+
+
+def _runs(server: str, experiment: str = "tiny") -> tuple[list[Any], list[Any]]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(server)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    sweeps = [r for r in runs if r.data.tags.get("hpo.kind") == "sweep"]
+    trials = [r for r in runs if r.data.tags.get("hpo.kind") == "trial"]
+    return sweeps, trials
+
+
+def _of_study(runs: list[Any], study: str) -> list[Any]:
+    return [r for r in runs if r.data.tags.get("hpo.study") == study]
+
+
+def test_three_workers_evaluate_a_grid_exactly_once(databases, mlflow_server, tmp_path):
+    config = _config(
+        tmp_path,
+        **{
+            "strategy": {"name": "grid"},
+            "search_space.params.units": {"type": "int", "low": 8, "high": 32, "grid_points": 4},
+            "budget.trials": 12,
+        },
+    )
+    workers = [_worker(config, "grid3", databases, mlflow_server) for _ in range(3)]
+    outputs = [_finish(w) for w in workers]
+    assert sum(o["worker_trials"] for o in outputs) == 12
+    assert len({o["sweep_run_id"] for o in outputs}) == 1
+
+    trials = _study(databases, "grid3").get_trials()
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 12 and len(trials) == 12
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 12  # no duplicates
+
+    sweeps, runs = _runs(mlflow_server)
+    sweeps, runs = _of_study(sweeps, "grid3"), _of_study(runs, "grid3")
+    assert len(sweeps) == 1 and sweeps[0].info.status == "FINISHED"
+    assert len(runs) == 12
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {sweeps[0].info.run_id}
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert len({r.data.tags["hpo.worker"] for r in runs}) >= 2  # the work was shared
+
+
+def _wait_for(predicate: Any, what: str, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _running_trial_of(server: str, study: str, pid: int) -> Any:
+    try:
+        _, runs = _runs(server)
+    except Exception:  # the experiment does not exist yet
+        return None
+    return next(
+        (
+            r
+            for r in _of_study(runs, study)
+            if r.info.status == "RUNNING" and r.data.tags.get("hpo.worker", "").endswith(f":{pid}")
+        ),
+        None,
+    )
+
+
+def test_a_killed_worker_loses_nothing(databases, mlflow_server, tmp_path):
+    budget = 8
+    config = _config(
+        tmp_path,
+        **{"budget.trials": budget, "budget.epochs": 6, "data.max_samples": 600},
+    )
+    victim = _worker(config, "kill1", databases, mlflow_server)
+    survivor = _worker(config, "kill1", databases, mlflow_server)
+
+    # kill -9 the victim (and its training process) while one of its trials trains
+    def victims_trial() -> Any:
+        for process in (victim, survivor):
+            assert process.poll() is None, process.communicate()[1][-3000:]
+        return _running_trial_of(mlflow_server, "kill1", victim.pid)
+
+    run = _wait_for(victims_trial, "a trial of the victim")
+    time.sleep(0.5)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=10)
+    output = _finish(survivor)
+
+    dead = int(run.data.tags["hpo.trial"])
+    trials = {t.number: t for t in _study(databases, "kill1").get_trials()}
+    assert trials[dead].state.name == "FAIL"
+    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == dead]
+    assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
+    assert retries[0].params == trials[dead].params
+    assert output["states"]["COMPLETE"] == budget  # the budget is still spent in full
+    assert not [t for t in trials.values() if t.state.name in ("RUNNING", "WAITING")]
+
+    sweeps, runs = _runs(mlflow_server)
+    sweeps, runs = _of_study(sweeps, "kill1"), _of_study(runs, "kill1")
+    assert len(sweeps) == 1 and sweeps[0].info.status == "FINISHED"
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    ended = next(r for r in runs if r.info.run_id == run.info.run_id)
+    assert ended.info.status == "FAILED" and ended.data.tags["hpo.state"] == "FAIL"
+    finished = [r for r in runs if r.data.tags.get("hpo.state") == "COMPLETE"]
+    assert len(finished) == budget
+
+
+def test_a_new_worker_resumes_after_the_only_one_died(databases, mlflow_server, tmp_path):
+    # trust auth ignores passwords: this one must never reach MLflow, stdout or stderr
+    secret = "s3cret-Pw"
+    config = _config(
+        tmp_path,
+        **{
+            "budget.trials": 4,
+            "budget.epochs": 3,
+            "tracking.uri": f"http://someone:{secret}@127.0.0.1:1",  # --tracking-uri wins
+        },
+    )
+    with_password = (
+        databases[0].replace("postgres@", f"postgres:{secret}@"),
+        databases[1],
+    )
+    first = _worker(config, "resume1", with_password, mlflow_server)
+
+    def one_done_and_one_running() -> bool:
+        try:
+            _, runs = _runs(mlflow_server)
+        except Exception:
+            return False
+        runs = _of_study(runs, "resume1")
+        return any(r.info.status == "FINISHED" for r in runs) and any(
+            r.info.status == "RUNNING" for r in runs
+        )
+
+    _wait_for(one_done_and_one_running, "a finished and a running trial")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    (sweep_before,) = _of_study(_runs(mlflow_server)[0], "resume1")
+
+    second = _worker(config, "resume1", with_password, mlflow_server)
+    stdout, stderr = second.communicate(timeout=180)
+    assert second.returncode == 0, stderr[-3000:]
+    assert secret not in stdout + stderr
+    output = json.loads(stdout)
+    assert output["sweep_run_id"] == sweep_before.info.run_id
+    assert output["states"]["COMPLETE"] == 4
+    sweeps, runs = _runs(mlflow_server)
+    assert [s.info.status for s in _of_study(sweeps, "resume1")] == ["FINISHED"]
+    assert not [r for r in _of_study(runs, "resume1") if r.info.status == "RUNNING"]
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    sweep = client.get_run(sweep_before.info.run_id)
+    assert "***" in sweep.data.tags["hpo.storage"]
+    for key, value in {**sweep.data.tags, **sweep.data.params}.items():
+        assert secret not in value, key
+    config_yaml = client.download_artifacts(sweep.info.run_id, "config.yaml", str(tmp_path))
+    text = Path(config_yaml).read_text()
+    assert secret not in text and "someone:***@" in text
+
+
+def test_worker_refuses_sqlite_and_masks_passwords(tmp_path):
+    config = _config(tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpo.cli",
+            "worker",
+            str(config),
+            "--study",
+            "s",
+            "--storage",
+            "sqlite:///ledger.db",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == 2 and "shared database" in done.stderr
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpo.cli",
+            "worker",
+            str(config),
+            "--study",
+            "s",
+            "--storage",
+            "postgresql://postgres:s3cret@127.0.0.1:1/none",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert bad.returncode == 2, bad.stderr
+    assert "s3cret" not in bad.stderr + bad.stdout and "***" in bad.stderr
