@@ -5,28 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
-from hpo.errors import HpoError
+from hpo.cli_support import friendly_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _friendly_errors(func: F) -> F:
-    """HpoError -> one line on stderr and its exit code; never a traceback for bad input."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except HpoError as err:
-            click.echo(f"hpo: error: {err}", err=True)
-            sys.exit(err.exit_code)
-
-    return wrapper  # type: ignore[return-value]
+_friendly_errors = friendly_errors
 
 
 def _echo_json(payload: Any) -> None:

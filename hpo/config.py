@@ -291,16 +291,26 @@ class Experiment(_Strict):
         return _validate(raw, source="command line")
 
 
+def _union_member(part: object) -> bool:
+    """pydantic names the union member it tried in the path ("Objective", "list[...]")."""
+    text = str(part)
+    return text.startswith(("function-", "list[")) or text in ("Objective", "Constraint")
+
+
 def _format_validation_error(err: ValidationError) -> tuple[str, str]:
-    first = err.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    errors = err.errors()
+    # for `Objective | list[Objective]` a dict fails both members: report the dict's error
+    preferred = [e for e in errors if not any(str(p).startswith("list[") for p in e["loc"])]
+    errors = preferred or errors
+    first = errors[0]
+    loc = ".".join(str(part) for part in first["loc"] if not _union_member(part))
     # pydantic puts the union member tag in the path ("params.lr.float.low"); keep it readable
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     elif first["type"] == "union_tag_invalid":
         message = "type must be one of float, int, categorical, fixed"
-    more = len(err.errors()) - 1
+    more = len(errors) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return loc or "(top level)", message

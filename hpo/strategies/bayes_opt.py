@@ -28,6 +28,7 @@ class BayesOptOptions(StrategyOptions):
 
 class BayesOptStrategy(VectorStrategy):
     name = "bayes-opt"
+    log10_space = True
     Options = BayesOptOptions
     capabilities = Capabilities(
         pruning=False,
@@ -47,29 +48,6 @@ class BayesOptStrategy(VectorStrategy):
         if param.kind == "int":
             return (int(param.low), int(param.high), int)
         return (float(param.low), float(param.high))
-
-    def _decode(self, param: Param, raw: Any) -> Any:
-        if param.kind == "categorical":
-            return param.choices[int(raw)]
-        assert param.low is not None and param.high is not None
-        if param.step:
-            value = param.low + int(raw) * param.step
-            return int(value) if param.kind == "int" else float(value)
-        if param.log:
-            value = 10 ** float(raw)
-            value = min(max(value, param.low), param.high)
-            return round(value) if param.kind == "int" else float(value)
-        return int(raw) if param.kind == "int" else float(raw)
-
-    def _encode(self, param: Param, value: Any) -> Any:
-        if param.kind == "categorical":
-            return str(param.choices.index(value)) if value in param.choices else "0"
-        assert param.low is not None
-        if param.step:
-            return round((value - param.low) / param.step)
-        if param.log:
-            return math.log10(value)
-        return int(value) if param.kind == "int" else float(value)
 
     def _start(self) -> None:
         from bayes_opt import BayesianOptimization, acquisition
@@ -106,7 +84,7 @@ class BayesOptStrategy(VectorStrategy):
                 raw = self._random_point()
             else:
                 raw = self._optimizer.suggest()
-        return {p.name: self._decode(p, raw[p.name]) for p in self.dimensions}
+        return {p.name: self.decode(p, raw[p.name]) for p in self.dimensions}
 
     def _random_point(self) -> dict[str, Any]:
         """Initial exploration: uniform inside bayes_opt's own bounds (log10 for log)."""
@@ -124,7 +102,7 @@ class BayesOptStrategy(VectorStrategy):
     def _observe(self, point: dict[str, Any], loss: float) -> None:
         if not math.isfinite(loss):
             return  # never: one NaN target breaks bayes_opt for good
-        params = {p.name: self._encode(p, point[p.name]) for p in self.dimensions}
+        params = {p.name: self.encode(p, point[p.name]) for p in self.dimensions}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             self._optimizer.register(params=params, target=-loss)  # bayes_opt maximises

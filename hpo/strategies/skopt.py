@@ -50,23 +50,6 @@ class SkoptStrategy(VectorStrategy):
             return Integer(int(param.low), int(param.high), prior=prior, name=param.name)
         return Real(param.low, param.high, prior=prior, name=param.name)
 
-    def _decode(self, param: Param, raw: Any) -> Any:
-        if param.kind == "categorical":
-            return param.choices[int(raw)]
-        assert param.low is not None
-        if param.step:
-            value = param.low + int(raw) * param.step
-            return int(value) if param.kind == "int" else float(value)
-        return int(raw) if param.kind == "int" else float(raw)
-
-    def _encode(self, param: Param, value: Any) -> Any:
-        if param.kind == "categorical":
-            return str(param.choices.index(value)) if value in param.choices else "0"
-        assert param.low is not None
-        if param.step:
-            return round((value - param.low) / param.step)
-        return int(value) if param.kind == "int" else float(value)
-
     def _start(self) -> None:
         from skopt import Optimizer
 
@@ -85,11 +68,11 @@ class SkoptStrategy(VectorStrategy):
         with warnings.catch_warnings():  # "objective has been evaluated at this point before"
             warnings.simplefilter("ignore", UserWarning)
             raw = self._optimizer.ask()
-        return {p.name: self._decode(p, r) for p, r in zip(self.dimensions, raw, strict=True)}
+        return {p.name: self.decode(p, r) for p, r in zip(self.dimensions, raw, strict=True)}
 
     def _observe(self, point: dict[str, Any], loss: float) -> None:
         self._worst = loss if self._worst is None else max(self._worst, loss)
-        x = [self._encode(p, point[p.name]) for p in self.dimensions]
+        x = [self.encode(p, point[p.name]) for p in self.dimensions]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             self._optimizer.tell(x, loss)

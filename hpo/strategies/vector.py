@@ -11,8 +11,9 @@ skopt aborts); see each adapter for how it avoids proposing the same point again
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 from hpo.ledger import Ledger
 from hpo.space import Param
@@ -21,6 +22,10 @@ from hpo.strategies.base import Outcome, Strategy, TrialRequest
 
 class VectorStrategy(Strategy):
     """Ask a backend for a full point, run its active part, tell it the score."""
+
+    # True: the backend searches log-scale parameters as log10(value) (bayes_opt has no
+    # log prior); False: it has its own (skopt's "log-uniform")
+    log10_space: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -73,6 +78,31 @@ class VectorStrategy(Strategy):
             self._failed(point)
 
     # ----------------------------------------------------------- helpers
+
+    def decode(self, param: Param, raw: Any) -> Any:
+        """Backend value -> parameter value (categoricals are index labels, stepped
+        parameters an integer index)."""
+        if param.kind == "categorical":
+            return param.choices[int(raw)]
+        assert param.low is not None and param.high is not None
+        if param.step:
+            value = param.low + int(raw) * param.step
+            return int(value) if param.kind == "int" else float(value)
+        if param.log and self.log10_space:
+            value = min(max(10 ** float(raw), param.low), param.high)
+            return round(value) if param.kind == "int" else float(value)
+        return int(raw) if param.kind == "int" else float(raw)
+
+    def encode(self, param: Param, value: Any) -> Any:
+        """Parameter value -> backend value (the inverse of `decode`)."""
+        if param.kind == "categorical":
+            return str(param.choices.index(value)) if value in param.choices else "0"
+        assert param.low is not None
+        if param.step:
+            return round((value - param.low) / param.step)
+        if param.log and self.log10_space:
+            return math.log10(value)
+        return int(value) if param.kind == "int" else float(value)
 
     def _loss(self, value: float) -> float:
         """One place for direction: the backends here all minimise."""
