@@ -9,12 +9,9 @@ from typing import Any, TypeVar
 
 import click
 
-from hpo.cli_support import friendly_errors
+from hpo.cli_support import friendly_errors, run_with_progress
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-_friendly_errors = friendly_errors
 
 
 def _echo_json(payload: Any) -> None:
@@ -65,7 +62,7 @@ tracking_option = click.option(
 @click.option(
     "--no-report", is_flag=True, help="Do not log the sweep report (plots, HTML) at the end."
 )
-@_friendly_errors
+@friendly_errors
 def run(
     config: str,
     strategy: str | None,
@@ -100,8 +97,7 @@ def run(
     checked = check(experiment, source=config)
     queued = load_enqueued(enqueue, checked.space) if enqueue else []
 
-    from hpo.progress import progress_bar
-    from hpo.sweep import SweepOptions, default_study_name, run_sweep
+    from hpo.sweep import SweepOptions, default_study_name
     from hpo.tracking import resolve_tracking_uri
 
     options = SweepOptions(
@@ -111,15 +107,7 @@ def run(
         workers=workers,
         enqueue=queued,
     )
-    with progress_bar(
-        options.study, experiment.primary.metric, enabled=not quiet and sys.stderr.isatty()
-    ) as on_progress:
-        summary = run_sweep(
-            checked,
-            options,
-            on_progress,
-            notify=lambda m: click.echo(f"hpo: warning: {m}", err=True),
-        )
+    summary = run_with_progress(checked, options, quiet=quiet)
     if experiment.tracking.report and not no_report:
         from hpo.cli_reports import auto_report
 
@@ -134,7 +122,7 @@ def run(
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-@_friendly_errors
+@friendly_errors
 def validate(config: str) -> None:
     """Check CONFIG, its search space and its data source; print a summary."""
     from hpo.config import load_experiment
@@ -163,7 +151,7 @@ def _open_sweep(experiment: str, study: str | None, tracking_uri: str | None) ->
     show_default=True,
 )
 @tracking_option
-@_friendly_errors
+@friendly_errors
 def trials(experiment: str, study: str | None, fmt: str, tracking_uri: str | None) -> None:
     """List the trials of a sweep, best first."""
     from hpo.report import trials_csv, trials_table
@@ -183,7 +171,7 @@ def trials(experiment: str, study: str | None, fmt: str, tracking_uri: str | Non
 @click.option("--study", help="Study name (default: the latest sweep of EXPERIMENT).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @tracking_option
-@_friendly_errors
+@friendly_errors
 def best(experiment: str, study: str | None, as_json: bool, tracking_uri: str | None) -> None:
     """Show the best trial of a sweep."""
     from hpo.report import best_text, pareto_text
@@ -224,7 +212,7 @@ def best(experiment: str, study: str | None, as_json: bool, tracking_uri: str | 
 @tracking_option
 @click.option("--storage", help="Ledger URL (default: the journal file hpo-ledger.journal).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@_friendly_errors
+@friendly_errors
 def compare(
     config: str,
     names: str,
@@ -288,7 +276,7 @@ def strategies(as_json: bool) -> None:
 @main.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
 @tracking_option
-@_friendly_errors
+@friendly_errors
 def ui(port: int, tracking_uri: str | None) -> None:
     """Open the MLflow UI on the same backend, bound to 127.0.0.1."""
     import subprocess

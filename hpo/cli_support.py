@@ -9,11 +9,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from hpo.errors import HpoError
+
+if TYPE_CHECKING:
+    from hpo.preflight import Checked
+    from hpo.sweep import SweepOptions, SweepSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,3 +34,19 @@ def friendly_errors(func: F) -> F:
             sys.exit(err.exit_code)
 
     return wrapper  # type: ignore[return-value]
+
+
+def run_with_progress(checked: Checked, options: SweepOptions, *, quiet: bool) -> SweepSummary:
+    """Run a sweep with the stderr progress bar (when a terminal) and warnings as lines."""
+    from hpo.progress import progress_bar
+    from hpo.sweep import run_sweep
+
+    metric = checked.experiment.primary.metric
+    enabled = not quiet and sys.stderr.isatty()
+    with progress_bar(options.study, metric, enabled=enabled) as on_progress:
+        return run_sweep(
+            checked,
+            options,
+            on_progress,
+            notify=lambda m: click.echo(f"hpo: warning: {m}", err=True),
+        )

@@ -9,19 +9,15 @@ every worker's trials as children. Nothing home-made: no queue, no server of our
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from hpo.cli_support import friendly_errors
+from hpo.cli_support import friendly_errors, run_with_progress
 from hpo.errors import UserInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-_friendly_errors = friendly_errors
 
 
 def _check_urls(storage: str, tracking_uri: str) -> None:
@@ -79,7 +75,7 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@_friendly_errors
+@friendly_errors
 def worker(
     config: str,
     study: str,
@@ -107,8 +103,7 @@ def worker(
     checked = check(experiment, source=config)
 
     from hpo.ledger import Heartbeat
-    from hpo.progress import progress_bar
-    from hpo.sweep import SweepOptions, run_sweep
+    from hpo.sweep import SweepOptions
 
     options = SweepOptions(
         study=study,
@@ -119,15 +114,7 @@ def worker(
         joined=True,
         threads=threads,
     )
-    with progress_bar(
-        study, experiment.primary.metric, enabled=not quiet and sys.stderr.isatty()
-    ) as on_progress:
-        summary = run_sweep(
-            checked,
-            options,
-            on_progress,
-            notify=lambda m: click.echo(f"hpo: warning: {m}", err=True),
-        )
+    summary = run_with_progress(checked, options, quiet=quiet)
     if as_json:
         click.echo(
             json.dumps({**summary.to_json(), "worker_trials": summary.new_trials}, default=str)

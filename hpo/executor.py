@@ -222,9 +222,6 @@ class TrialExecutor:
         self.kill()
         self._pool = self._new_pool()
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
     def kill(self) -> None:
         """Stop at once: terminate the training processes, then release the pool."""
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
