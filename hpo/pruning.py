@@ -17,7 +17,12 @@ from hpo.metrics import classification_metrics
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
-    """The pruner for `strategy.pruner` (epochs are the resource)."""
+    """The pruner for `strategy.pruner`.
+
+    The resource is epochs trained (steps are reported 1-based), so ASHA's rungs sit at
+    1, 3, 9, ... epochs: two thirds of the trials stop after one epoch, which is what makes
+    successive halving pay off on a budget of a few epochs.
+    """
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     if name == "asha":
@@ -45,15 +50,16 @@ class EpochReporter:
         self.predict = predict
         self.x_val, self.y_val = x_val, y_val
         self.metric, self.average = metric, average
-        self.pruned_epoch: int | None = None
+        self.pruned_epoch: int | None = None  # epochs trained when pruned (1-based)
 
     def after_epoch(self, epoch: int, model: Any) -> bool:
-        """Report; True when the trial should stop here."""
+        """Report after Keras's 0-based `epoch`; True when the trial should stop here."""
         labels = self.predict(model)
         value = classification_metrics(self.y_val, labels, self.average)[self.metric]
-        self.trial.report(value, step=epoch)
+        trained = epoch + 1  # the resource the pruners count: epochs done, not an index
+        self.trial.report(value, step=trained)
         if self.trial.should_prune():
-            self.pruned_epoch = epoch
+            self.pruned_epoch = trained
             return True
         return False
 
