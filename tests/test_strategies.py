@@ -198,6 +198,52 @@ class StrategyContract:
         assert request.number == 4
         assert _space().contains(request.params)
 
+    def test_two_workers_on_one_ledger_never_repeat_a_point(self, tmp_path: Path) -> None:
+        # two orchestrators (seeds differ, as `hpo worker` makes them) ask while the other's
+        # trial is still running, then both tell: no configuration is evaluated twice
+        ledger = self.open(tmp_path)
+        workers = [self.make(ledger, seed=1), self.make(self.open(tmp_path), seed=2)]
+        asked: list[dict[str, Any]] = []
+        for _ in range(8):
+            requests = [(worker, worker.ask()) for worker in workers]
+            for worker, request in requests:
+                value = score(request.params)
+                worker.ledger.finish(request.number, "COMPLETE", [value])
+                worker.tell(request, Outcome("COMPLETE", (value,)))
+                asked.append(request.params)
+        assert len(ledger.trials()) == 16
+        assert all(a != b for i, a in enumerate(asked) for b in asked[i + 1 :])
+
+
+class VectorContract(StrategyContract):
+    """Backends outside Optuna (bayes_opt, skopt) do not see the ledger themselves."""
+
+    warm: ClassVar[int] = 12  # past every backend's random initial points
+
+    def test_learns_what_other_workers_finished(self, tmp_path: Path) -> None:
+        ledger = self.open(tmp_path)
+        mine = self.make(ledger, seed=1)
+        other = self.make(self.open(tmp_path), seed=2)
+        self.run(other, 6)
+        assert getattr(mine, "observed") == 0
+        request = mine.ask()  # catches up before proposing
+        assert getattr(mine, "observed") == 6
+        ledger.finish(request.number, "COMPLETE", [score(request.params)])
+        mine.tell(request, Outcome("COMPLETE", (score(request.params),)))
+        other.ask()
+        assert getattr(other, "observed") == 7  # its own 6 and mine, each once
+
+    def test_pending_points_get_the_constant_liar(self, tmp_path: Path) -> None:
+        ledger = self.open(tmp_path)
+        self.run(self.make(ledger, seed=0), self.warm)
+        # three workers in the same state (same seed, same history): the worst case
+        first, second, control = (self.make(self.open(tmp_path), seed=5) for _ in range(3))
+        running = first.ask()  # still training when the second worker asks
+        pending_point = getattr(first, "_pending")[running.number]
+        # without pending points the backend is deterministic: it would propose the same
+        assert getattr(control, "_propose")([], None) == pending_point
+        assert second.ask().params != running.params
+
 
 class TestRandom(StrategyContract):
     name = "random"
@@ -228,7 +274,7 @@ class TestNSGA2(StrategyContract):
     options: ClassVar[dict[str, Any]] = {"population_size": 8}
 
 
-class TestBayesOpt(StrategyContract):
+class TestBayesOpt(VectorContract):
     name = "bayes-opt"
     direction_trials = 18  # each suggestion optimises a GP acquisition: ~1 s here
 
@@ -248,15 +294,15 @@ def test_bayes_opt_acquisitions_propose_valid_points(tmp_path: Path, acquisition
         strategy.tell(request, Outcome("COMPLETE", (value,)))
 
 
-class TestSkoptGP(StrategyContract):
+class TestSkoptGP(VectorContract):
     name = "skopt-gp"
 
 
-class TestSkoptForest(StrategyContract):
+class TestSkoptForest(VectorContract):
     name = "skopt-forest"
 
 
-class TestSkoptGBRT(StrategyContract):
+class TestSkoptGBRT(VectorContract):
     name = "skopt-gbrt"
 
 

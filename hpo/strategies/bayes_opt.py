@@ -3,23 +3,27 @@
 bayes_opt maximises over box bounds. Log-scale parameters are searched as log10 of the
 value; ints use its typed `(low, high, int)` bounds; stepped parameters an integer index;
 categoricals its (experimental) categorical bounds with string labels. A failed or NaN trial
-is never registered: bayes_opt cannot recover once a NaN target is in its data.
+is never registered: bayes_opt cannot recover once a NaN target is in its data. Pending
+points (several workers) get the constant liar: a deep copy of the optimizer registers the
+liar's value for each before `suggest`, so the real optimizer only ever holds real targets.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 
 from hpo.space import Param
-from hpo.strategies.base import Capabilities, StrategyOptions
-from hpo.strategies.vector import VectorStrategy
+from hpo.strategies.base import Capabilities
+from hpo.strategies.vector import Point, VectorOptions, VectorStrategy
 
 
-class BayesOptOptions(StrategyOptions):
+class BayesOptOptions(VectorOptions):
     acquisition: Literal["ucb", "ei", "poi"] = "ucb"
     kappa: float = Field(default=2.576, gt=0, description="ucb exploration")
     xi: float = Field(default=0.01, ge=0, description="ei / poi exploration")
@@ -34,7 +38,8 @@ class BayesOptStrategy(VectorStrategy):
         pruning=False,
         multi_objective=False,
         notes="log scale searched as log10; categoricals are experimental in bayes_opt; "
-        "conditional parameters are flattened",
+        "conditional parameters are flattened; several workers: constant liar on pending "
+        "points",
     )
 
     def _bounds(self, param: Param) -> tuple[Any, ...]:
@@ -75,7 +80,7 @@ class BayesOptStrategy(VectorStrategy):
         self._random = np.random.default_rng(seed)
         self._registered = 0
 
-    def _propose(self) -> dict[str, Any]:
+    def _propose(self, pending: Sequence[Point], lie: float | None) -> Point:
         opts = self.options
         assert isinstance(opts, BayesOptOptions)
         with warnings.catch_warnings():
@@ -83,8 +88,16 @@ class BayesOptStrategy(VectorStrategy):
             if self._registered < opts.n_initial_points:
                 raw = self._random_point()
             else:
-                raw = self._optimizer.suggest()
+                optimizer = self._optimizer
+                if pending and lie is not None:
+                    optimizer = copy.deepcopy(optimizer)
+                    for point in pending:
+                        optimizer.register(params=self._params(point), target=-lie)
+                raw = optimizer.suggest()
         return {p.name: self.decode(p, raw[p.name]) for p in self.dimensions}
+
+    def _params(self, point: Point) -> dict[str, Any]:
+        return {p.name: self.encode(p, point[p.name]) for p in self.dimensions}
 
     def _random_point(self) -> dict[str, Any]:
         """Initial exploration: uniform inside bayes_opt's own bounds (log10 for log)."""
@@ -99,11 +112,10 @@ class BayesOptStrategy(VectorStrategy):
                 point[param.name] = float(self._random.uniform(bounds[0], bounds[1]))
         return point
 
-    def _observe(self, point: dict[str, Any], loss: float) -> None:
+    def _observe(self, point: Point, loss: float) -> None:
         if not math.isfinite(loss):
             return  # never: one NaN target breaks bayes_opt for good
-        params = {p.name: self.encode(p, point[p.name]) for p in self.dimensions}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            self._optimizer.register(params=params, target=-loss)  # bayes_opt maximises
+            self._optimizer.register(params=self._params(point), target=-loss)  # maximises
         self._registered += 1

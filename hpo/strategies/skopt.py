@@ -4,24 +4,29 @@ skopt minimises; the direction is handled once in VectorStrategy._loss. Log-scal
 and ints use skopt's `log-uniform` prior; stepped parameters are searched as an integer
 index; categoricals as labels. A failed trial is told the worst loss seen so far (never
 NaN), because skopt's next `ask()` would otherwise return the same failing point again.
+Pending points (several workers) are handled as skopt's own `ask(n_points)` does: a copy of
+the optimizer is told the liar's value for each, then asked.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from hpo.space import Param
-from hpo.strategies.base import Capabilities, StrategyOptions
-from hpo.strategies.vector import VectorStrategy
+from hpo.strategies.base import Capabilities
+from hpo.strategies.vector import Point, VectorOptions, VectorStrategy
 
-NOTES = "conditional parameters are flattened (searched always, used when active)"
+NOTES = (
+    "conditional parameters are flattened (searched always, used when active); "
+    "several workers: constant liar on pending points"
+)
 
 
-class SkoptOptions(StrategyOptions):
+class SkoptOptions(VectorOptions):
     n_initial_points: int = Field(default=10, ge=1)
     acq_func: Literal["gp_hedge", "EI", "PI", "LCB"] = "gp_hedge"
 
@@ -55,7 +60,6 @@ class SkoptStrategy(VectorStrategy):
 
         opts = self.options
         assert isinstance(opts, SkoptOptions)
-        self._worst: float | None = None
         self._optimizer = Optimizer(
             [self._dimension(p) for p in self.dimensions],
             base_estimator=self.surrogate(),
@@ -64,22 +68,31 @@ class SkoptStrategy(VectorStrategy):
             random_state=self.seed + len(self.ledger.trials()),
         )
 
-    def _propose(self) -> dict[str, Any]:
+    def _propose(self, pending: Sequence[Point], lie: float | None) -> Point:
+        opts = self.options
+        assert isinstance(opts, SkoptOptions)
+        optimizer = self._optimizer
         with warnings.catch_warnings():  # "objective has been evaluated at this point before"
             warnings.simplefilter("ignore", UserWarning)
-            raw = self._optimizer.ask()
+            # while skopt still samples its initial points at random, lies would only cut
+            # that phase short: its random state already keeps pending points apart
+            if pending and lie is not None and len(optimizer.Xi) >= opts.n_initial_points:
+                optimizer = optimizer.copy(random_state=optimizer.rng.randint(0, 2**31 - 1))
+                optimizer.tell([self._x(point) for point in pending], [lie] * len(pending))
+            raw = optimizer.ask()
         return {p.name: self.decode(p, r) for p, r in zip(self.dimensions, raw, strict=True)}
 
-    def _observe(self, point: dict[str, Any], loss: float) -> None:
-        self._worst = loss if self._worst is None else max(self._worst, loss)
-        x = [self.encode(p, point[p.name]) for p in self.dimensions]
+    def _x(self, point: Point) -> list[Any]:
+        return [self.encode(p, point[p.name]) for p in self.dimensions]
+
+    def _observe(self, point: Point, loss: float) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            self._optimizer.tell(x, loss)
+            self._optimizer.tell(self._x(point), loss)
 
-    def _failed(self, point: dict[str, Any]) -> None:
-        if self._worst is not None and math.isfinite(self._worst):
-            self._observe(point, self._worst)
+    def _failed(self, point: Point) -> None:
+        if self._losses:  # the worst loss seen (finite: only finite losses are kept)
+            self._observe(point, max(self._losses))
 
 
 class SkoptGPStrategy(SkoptStrategy):
