@@ -131,5 +131,6 @@ def main() -> None:
                 f"({ratio:.1%} of unpruned) using {row['epoch_share']:.0%} of the epochs"
             )
 
+
 if __name__ == "__main__":
     main()

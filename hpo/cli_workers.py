@@ -73,6 +73,13 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
     show_default=True,
     help="Times a dead worker's trial is retried.",
 )
+@click.option(
+    "--db-patience",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep retrying (with backoff) while the ledger database is unreachable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
@@ -87,6 +94,7 @@ def worker(
     heartbeat: int,
     grace: int | None,
     retries: int,
+    db_patience: float,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -113,6 +121,7 @@ def worker(
         heartbeat=Heartbeat(interval_s=heartbeat, grace_s=grace, retries=retries),
         joined=True,
         threads=threads,
+        db_patience_s=db_patience,
     )
     summary = run_with_progress(checked, options, quiet=quiet)
     if as_json:

@@ -22,6 +22,7 @@ from typing import Any
 
 from hpo.config import Experiment
 from hpo.data import Dataset
+from hpo.errors import UserInputError
 from hpo.selection import is_better
 from hpo.training import TrialResult, one_line
 
@@ -155,11 +156,20 @@ def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -
 
     if "study" not in _state:
         ref: LedgerRef = _state["ledger"]
-        _state["study"] = optuna.load_study(
-            study_name=ref.study,
-            storage=make_storage(ref.storage),
-            pruner=make_pruner(experiment.strategy.pruner, experiment.budget.epochs),
-        )
+        try:
+            _state["study"] = optuna.load_study(
+                study_name=ref.study,
+                storage=make_storage(ref.storage),
+                pruner=make_pruner(experiment.strategy.pruner, experiment.budget.epochs),
+            )
+        except Exception as err:
+            # the orchestrator opened this very storage, so failing here means the database
+            # is restarting (make_storage already retried): train this trial unpruned
+            from hpo.dbretry import is_transient
+
+            if not (is_transient(err) or isinstance(err, UserInputError)):
+                raise
+            return None
     trial = optuna.trial.Trial(_state["study"], task.trial_id)
     return EpochReporter(
         trial,

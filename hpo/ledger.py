@@ -8,14 +8,16 @@ other backends record their suggestions through `ask_fixed`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import threading
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import optuna
 from optuna.distributions import (
@@ -27,6 +29,7 @@ from optuna.distributions import (
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.dbretry import Backoff, Retrying, is_transient
 from hpo.errors import UserInputError
 from hpo.space import Param, SearchSpace
 
@@ -265,12 +268,72 @@ def _view(trial: FrozenTrial, retried: frozenset[int] = frozenset()) -> LedgerTr
     )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _retried(method: Callable[Concatenate[Ledger, P], R]) -> Callable[Concatenate[Ledger, P], R]:
+    """Repeat a Ledger call while a database ledger is unreachable (see hpo.dbretry)."""
+
+    @functools.wraps(method)
+    def call(self: Ledger, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._retrying is None:
+            return method(self, *args, **kwargs)
+        return self._retrying.call(method.__name__, lambda: method(self, *args, **kwargs))
+
+    return call
+
+
+class _Heartbeat:
+    """Optuna's heartbeat loop for one trial, but a lost connection does not end it.
+
+    Optuna's own thread dies on the first error, so a database restart would leave a live
+    trial without heartbeats and another worker would fail it as stale. This one keeps
+    trying every second until the database is back, then beats at the normal interval.
+    """
+
+    def __init__(self, storage: Any, trial_id: int, interval_s: float, retrying: Retrying | None):
+        self._storage, self._trial_id, self._interval_s = storage, trial_id, interval_s
+        self._retrying = retrying
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        failed = False
+        while True:
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+                ok = True
+            except Exception as err:
+                if not is_transient(err):
+                    raise
+                ok = False
+            if self._retrying is not None and (failed or not ok):  # failing, or just back
+                self._retrying.trouble()
+            failed = not ok
+            if self._stop.wait(1.0 if failed else self._interval_s):
+                return
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class Ledger:
     """One study in one storage."""
 
-    def __init__(self, study: optuna.Study, rdb: optuna.storages.RDBStorage | None = None):
+    def __init__(
+        self,
+        study: optuna.Study,
+        rdb: optuna.storages.RDBStorage | None = None,
+        retrying: Retrying | None = None,
+    ):
         self.study = study
         self._rdb = rdb
+        self._retrying = retrying  # database ledgers: ride out a restart
         self._last_stale_check = -math.inf
 
     @classmethod
@@ -282,6 +345,8 @@ class Ledger:
         *,
         pruner: optuna.pruners.BasePruner | None = None,
         heartbeat: Heartbeat | None = None,
+        backoff: Backoff | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> Ledger:
         storage = make_storage(storage_url, heartbeat)
         study = optuna.create_study(
@@ -297,19 +362,25 @@ class Ledger:
                 field="--study",
             )
         rdb = storage if isinstance(storage, optuna.storages.RDBStorage) else None
-        return cls(study, rdb)
+        retrying = None
+        if rdb is not None:
+            retrying = Retrying(mask_url(str(storage_url)), backoff or Backoff(), notify)
+        return cls(study, rdb, retrying)
 
     @property
     def name(self) -> str:
         return self.study.study_name
 
+    @_retried
     def attrs(self) -> dict[str, Any]:
         return dict(self.study.user_attrs)
 
+    @_retried
     def set_attrs(self, attrs: Mapping[str, Any]) -> None:
         for key, value in attrs.items():
             self.study.set_user_attr(key, value)
 
+    @_retried
     def trials(self) -> list[LedgerTrial]:
         frozen = self.study.get_trials(deepcopy=False)
         retried = frozenset(n for t in frozen for n in t.system_attrs.get("retry_history", ()))
@@ -318,6 +389,7 @@ class Ledger:
     def n_counted(self) -> int:
         return sum(t.counts_toward_budget for t in self.trials())
 
+    @_retried
     def ask_fixed(
         self, space: SearchSpace, params: Mapping[str, Any]
     ) -> tuple[optuna.Trial, dict[str, Any]]:
@@ -332,15 +404,24 @@ class Ledger:
         actual = space.sample(lambda param: suggest(trial, param))
         return trial, actual
 
+    @_retried
+    def ask_sampled(self, space: SearchSpace) -> tuple[int, dict[str, Any]]:
+        """A new trial whose parameters the study's own Optuna sampler chooses."""
+        trial = self.study.ask()
+        return trial.number, space.sample(lambda param: suggest(trial, param))
+
+    @_retried
     def enqueue(self, params: Mapping[str, Any]) -> None:
         """Queue a known configuration to run before the strategy's own suggestions."""
         self.study.enqueue_trial(dict(params), skip_if_exists=True)
 
+    @_retried
     def set_run_id(self, number: int, run_id: str) -> None:
         storage, trial_id = self.study._storage, self._trial_id(number)
         if not storage.get_trial(trial_id).state.is_finished():
             storage.set_trial_user_attr(trial_id, RUN_ID_ATTR, run_id)
 
+    @_retried
     def finish(
         self,
         number: int,
@@ -372,6 +453,7 @@ class Ledger:
             skip_if_finished=True,
         )
 
+    @_retried
     def fail_running(self, reason: str) -> list[int]:
         """Mark every RUNNING trial of this study FAIL (their process is gone)."""
         failed = []
@@ -391,12 +473,17 @@ class Ledger:
         return is_heartbeat_enabled(self.study._storage)
 
     def heartbeat_thread(self, number: int) -> Any:
-        """Optuna's heartbeat thread for one trial (a no-op without heartbeats); the
-        orchestrator beats for trials that train in another process."""
-        from optuna.storages._heartbeat import get_heartbeat_thread
+        """A heartbeat thread for one trial (a no-op without heartbeats); the orchestrator
+        beats for trials that train in another process."""
+        from optuna.storages._heartbeat import NullHeartbeatThread
 
-        return get_heartbeat_thread(self._trial_id(number), self.study._storage)
+        storage = self.study._storage
+        if not self.heartbeats:
+            return NullHeartbeatThread()
+        interval = storage.get_heartbeat_interval()  # type: ignore[attr-defined]
+        return _Heartbeat(storage, self.trial_id(number), float(interval), self._retrying)
 
+    @_retried
     def fail_stale(self, *, every_s: float = 0.0) -> list[tuple[int, str | None]]:
         """Fail (and re-queue) trials whose orchestrator stopped beating.
 
@@ -407,6 +494,12 @@ class Ledger:
 
         if not self.heartbeats or time.monotonic() - self._last_stale_check < every_s:
             return []
+        if self._retrying is not None and self._rdb is not None:
+            # after a database outage nobody could beat: give every worker one grace
+            # period to beat again before judging its trials stale
+            grace = self._rdb.grace_period or 2 * (self._rdb.heartbeat_interval or 0)
+            if time.monotonic() - self._retrying.last_trouble < grace:
+                return []
         self._last_stale_check = time.monotonic()
         callback = self.study._storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
         with warnings.catch_warnings():
@@ -417,6 +510,7 @@ class Ledger:
         failed, callback.failed = callback.failed, []
         return failed
 
+    @_retried
     def ask_retry(self, space: SearchSpace) -> tuple[int, dict[str, Any]] | None:
         """Take a re-queued (retried) trial, if any: it runs before new suggestions."""
         waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
@@ -441,15 +535,32 @@ class Ledger:
 
         digest = hashlib.sha256(f"hpo:{self.name}".encode()).digest()
         key = int.from_bytes(digest[:8], "big", signed=True)
-        with self._rdb.engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            conn.commit()
+        engine = self._rdb.engine
+
+        def lock() -> Any:
+            conn = engine.connect()
             try:
-                yield
-            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.commit()
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        conn = self._retrying.call("claim", lock) if self._retrying else lock()
+        try:
+            yield
+        finally:
+            try:
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
+            except Exception as err:  # a lost connection has released its locks already
+                if not is_transient(err):
+                    raise
+            finally:
+                conn.close()
 
+    @_retried
     def trial_id(self, number: int) -> int:
         """The storage's id of trial `number` (what a training process reports to)."""
         return self._trial_id(number)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from hpo.dbretry import is_transient
 from hpo.metrics import classification_metrics
 
 
@@ -57,8 +58,16 @@ class EpochReporter:
         labels = self.predict(model)
         value = classification_metrics(self.y_val, labels, self.average)[self.metric]
         trained = epoch + 1  # the resource the pruners count: epochs done, not an index
-        self.trial.report(value, step=trained)
-        if self.trial.should_prune():
+        try:
+            self.trial.report(value, step=trained)
+            prune = self.trial.should_prune()
+        except Exception as err:
+            # the ledger database is restarting: pruning is an optimisation, so this epoch
+            # is simply not judged; the trial itself must not fail for it
+            if not is_transient(err):
+                raise
+            return False
+        if prune:
             self.pruned_epoch = trained
             return True
         return False

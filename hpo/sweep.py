@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from hpo import selection
+from hpo.dbretry import Backoff, DatabaseUnavailable
 from hpo.errors import Interrupted, SweepAborted, UserInputError
 from hpo.executor import LedgerRef, TrialExecutor, TrialTask
 from hpo.ledger import SWEEP_RUN_ATTR, Heartbeat, Ledger, LedgerTrial, mask_secrets, mask_url
@@ -54,6 +55,8 @@ class SweepOptions:
     # `hpo worker`: one of several orchestrators on the study (strategy seeds must differ)
     joined: bool = False
     threads: int | None = None  # TensorFlow threads per training process (default: share)
+    # database ledgers: how long to ride out an unreachable database before giving up
+    db_patience_s: float = 120.0
 
 
 @dataclass
@@ -195,6 +198,10 @@ class Sweep:
             with _StopSignals() as stop:
                 self._loop(stop)
             status = "FINISHED"
+        except DatabaseUnavailable as err:
+            with _signals_ignored():
+                self._give_up(str(err))
+            raise
         except KeyboardInterrupt:
             with _signals_ignored():
                 self._abandon_in_flight("interrupted (Ctrl-C or SIGTERM)", killed=True)
@@ -221,6 +228,8 @@ class Sweep:
             self.checked.directions,
             pruner=make_pruner(exp.strategy.pruner, exp.budget.epochs),
             heartbeat=self.options.heartbeat,
+            backoff=Backoff(patience_s=self.options.db_patience_s),
+            notify=self.notify,
         )
         attrs = ledger.attrs()
         fingerprint = {
@@ -500,6 +509,28 @@ class Sweep:
             self._tell(flight, result, interrupted=True)
             flight.stop_beating()
             self._log(flight, result, killed=killed)
+        self._in_flight.clear()
+
+    def _give_up(self, reason: str) -> None:
+        """The ledger database is gone: stop training and end this worker's MLflow runs.
+
+        Nothing is written to the ledger (it is unreachable): the trials in flight stay
+        RUNNING there without heartbeats, so the next worker to start fails them as stale
+        and retries them; none counts as complete. MLflow is told what it can be told; if
+        its server shares the lost database, the next start ends the runs instead.
+        """
+        self.executor.kill()
+        for flight in list(self._in_flight.values()):
+            flight.stop_beating()
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # no minutes of retries now
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
+        with suppress(Exception):  # MLflow unreachable too: the next start ends the runs
+            for flight in list(self._in_flight.values()):
+                if flight.run_id is not None:
+                    self.tracker.finish_trial(
+                        flight.run_id, "FAIL", metrics={}, history={}, error=reason, killed=True
+                    )
+            self.tracker.end_sweep(self.sweep_run_id, "FAILED")
         self._in_flight.clear()
 
     def _check_initial_failures(self) -> None:

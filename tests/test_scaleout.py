@@ -14,9 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +72,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(databases: tuple[str, str], tmp_path_factory: Any) -> Iterator[str]:
+@contextmanager
+def _serving_mlflow(backend: str, artifacts: Path, log_path: Path) -> Iterator[str]:
     """A real `mlflow server` on PostgreSQL with a local artifact root; its URL."""
     port = _free_port()
-    artifacts = tmp_path_factory.mktemp("artifacts")
-    log = open(tmp_path_factory.mktemp("logs") / "mlflow.log", "w")  # noqa: SIM115
+    log = open(log_path, "w")  # noqa: SIM115
     process = subprocess.Popen(
         [
             sys.executable,
@@ -84,7 +85,7 @@ def mlflow_server(databases: tuple[str, str], tmp_path_factory: Any) -> Iterator
             "server",
             "--backend-store-uri",
             # MLflow 3 reads plain postgresql:// as psycopg 3; this project ships psycopg2
-            databases[1].replace("postgresql://", "postgresql+psycopg2://"),
+            backend.replace("postgresql://", "postgresql+psycopg2://"),
             "--artifacts-destination",
             str(artifacts),
             "--host",
@@ -120,6 +121,14 @@ def mlflow_server(databases: tuple[str, str], tmp_path_factory: Any) -> Iterator
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(databases: tuple[str, str], tmp_path_factory: Any) -> Iterator[str]:
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    log = tmp_path_factory.mktemp("logs") / "mlflow.log"
+    with _serving_mlflow(databases[1], artifacts, log) as url:
+        yield url
 
 
 def _config(tmp_path: Path, **changes: Any) -> Path:
@@ -340,6 +349,157 @@ def test_a_new_worker_resumes_after_the_only_one_died(databases, mlflow_server, 
     config_yaml = client.download_artifacts(sweep.info.run_id, "config.yaml", str(tmp_path))
     text = Path(config_yaml).read_text()
     assert secret not in text and "someone:***@" in text
+
+
+# --------------------------------------------------------------------------- database outages
+
+
+def _trial_states(databases: tuple[str, str], study: str) -> dict[str, int]:
+    states: dict[str, int] = {}
+    try:
+        trials = _study(databases, study).get_trials()
+    except KeyError:  # the study does not exist yet
+        return states
+    for trial in trials:
+        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+    return states
+
+
+@pytest.fixture
+def proxy() -> Iterator[Any]:
+    from tests.tcp_proxy import TcpProxy
+
+    cut = TcpProxy(PG["port"])
+    cut.start()
+    yield cut
+    cut.stop()
+
+
+def test_the_ledger_rides_out_a_restart_and_gives_up_clearly(databases, proxy):
+    from hpo.dbretry import Backoff, DatabaseUnavailable
+    from hpo.ledger import Ledger
+
+    said: list[str] = []
+    url = proxy.url(databases[0]).replace("postgres@", "postgres:pw@")
+    ledger = Ledger.open(
+        url, "outage0", ["maximize"], backoff=Backoff(patience_s=20), notify=said.append
+    )
+    ledger.set_attrs({"before": 1})
+    proxy.stop()  # live connections reset, new ones refused
+    threading.Timer(2.0, proxy.start).start()
+    started = time.monotonic()
+    assert ledger.attrs()["before"] == 1  # waited for the database, then read it
+    assert time.monotonic() - started >= 1.5
+    assert any("unreachable" in m for m in said) and any("is back" in m for m in said)
+    assert all("pw@" not in m for m in said)
+
+    impatient = Ledger.open(url, "outage0", ["maximize"], backoff=Backoff(patience_s=2))
+    proxy.stop()  # now for longer than the patience
+    with pytest.raises(DatabaseUnavailable, match=r"unreachable .* gave up after 2 s") as err:
+        impatient.trials()
+    assert "postgres:***@" in str(err.value) and "pw@" not in str(err.value)
+
+
+def test_after_an_outage_nobody_is_judged_stale_before_a_grace_period(databases, proxy):
+    from hpo.dbretry import Backoff
+    from hpo.ledger import Heartbeat, Ledger
+
+    ledger = Ledger.open(
+        proxy.url(databases[0]),
+        "outage-grace",
+        ["maximize"],
+        heartbeat=Heartbeat(interval_s=1, grace_s=2),
+        backoff=Backoff(patience_s=30),
+    )
+    number = ledger.ask_sampled(_space_of_one())[0]
+    ledger.study._storage.record_heartbeat(ledger.trial_id(number))  # then its worker "hangs"
+    proxy.stop()
+    threading.Timer(3.0, proxy.start).start()
+    ledger.trials()  # waits out the outage (longer than the grace)
+    # every worker lost its heartbeats in the outage: judging now would fail live trials
+    assert ledger.fail_stale() == []
+    time.sleep(2.5)  # a grace period after the outage, still no beat: now it is stale
+    assert [n for n, _ in ledger.fail_stale()] == [number]
+
+
+def _space_of_one() -> Any:
+    from hpo.space import SearchSpaceSpec, compile_space
+
+    spec = {"params": {"x": {"type": "float", "low": 0.0, "high": 1.0}}}
+    return compile_space(SearchSpaceSpec.model_validate(spec))
+
+
+def test_a_worker_rides_out_a_database_restart(databases, proxy, tmp_path):
+    """Ledger and MLflow server both lose PostgreSQL for 8 s in the middle of the sweep."""
+    budget = 6
+    config = _config(tmp_path, **{"budget.trials": budget, "budget.epochs": 3})
+    with _serving_mlflow(
+        proxy.url(databases[1]), tmp_path / "artifacts", tmp_path / "mlflow.log"
+    ) as server:
+        worker = _worker(config, "outage1", (proxy.url(databases[0]), ""), server)
+
+        def one_done_one_running() -> bool:
+            assert worker.poll() is None, worker.communicate()[1][-3000:]
+            states = _trial_states(databases, "outage1")
+            return states.get("COMPLETE", 0) >= 1 and states.get("RUNNING", 0) >= 1
+
+        _wait_for(one_done_one_running, "a finished and a running trial")
+        proxy.stop()
+        time.sleep(8)  # longer than the 3 s heartbeat grace: nobody could beat meanwhile
+        proxy.start()
+        stdout, stderr = worker.communicate(timeout=300)
+        assert worker.returncode == 0, stderr[-3000:]
+        assert "Traceback" not in stderr
+        assert json.loads(stdout)["states"]["COMPLETE"] == budget
+
+        trials = _study(databases, "outage1").get_trials()
+        complete = [t for t in trials if t.state.name == "COMPLETE"]
+        assert len(complete) == budget
+        assert all(t.user_attrs.get("hpo.metrics", {}).get("f1") is not None for t in complete)
+        # no live trial was taken for a dead worker's once the database was back
+        assert [t.state.name for t in trials] == ["COMPLETE"] * budget
+        sweeps, runs = _runs(server)
+        sweeps, runs = _of_study(sweeps, "outage1"), _of_study(runs, "outage1")
+        assert [s.info.status for s in sweeps] == ["FINISHED"]
+        assert not [r for r in runs if r.info.status == "RUNNING"]
+        assert len([r for r in runs if r.data.tags.get("hpo.state") == "COMPLETE"]) == budget
+
+
+def test_a_worker_gives_up_clearly_and_loses_nothing(databases, mlflow_server, proxy, tmp_path):
+    budget = 4
+    config = _config(tmp_path, **{"budget.trials": budget, "budget.epochs": 4})
+    ledger_url = proxy.url(databases[0])
+    worker = _worker(config, "outage2", (ledger_url, ""), mlflow_server, "--db-patience", "3")
+
+    def one_done_one_running() -> bool:
+        assert worker.poll() is None, worker.communicate()[1][-3000:]
+        states = _trial_states(databases, "outage2")
+        return states.get("COMPLETE", 0) >= 1 and states.get("RUNNING", 0) >= 1
+
+    _wait_for(one_done_one_running, "a finished and a running trial")
+    proxy.stop()  # and it stays down
+    _, stderr = worker.communicate(timeout=120)
+    assert worker.returncode == 1, stderr[-3000:]
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("hpo: error:")]
+    assert len(errors) == 1 and "gave up after 3 s" in errors[0], stderr[-3000:]
+    assert "resume" in errors[0]
+    # nothing half-written counts as complete: every COMPLETE trial has its metrics
+    trials = _study(databases, "outage2").get_trials()
+    for trial in trials:
+        if trial.state.name == "COMPLETE":
+            assert trial.user_attrs["hpo.metrics"]["f1"] == pytest.approx(trial.value)
+    assert any(t.state.name == "RUNNING" for t in trials)  # left to the next worker
+
+    proxy.start()
+    resumed = _worker(config, "outage2", (ledger_url, ""), mlflow_server)
+    output = _finish(resumed)
+    assert output["states"]["COMPLETE"] == budget
+    trials = _study(databases, "outage2").get_trials()
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    sweeps, runs = _runs(mlflow_server)
+    assert [s.info.status for s in _of_study(sweeps, "outage2")] == ["FINISHED"]
+    assert not [r for r in _of_study(runs, "outage2") if r.info.status == "RUNNING"]
 
 
 def test_worker_refuses_sqlite_and_masks_passwords(tmp_path):

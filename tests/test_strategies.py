@@ -18,6 +18,7 @@ from hpo.ledger import Ledger
 from hpo.space import SearchSpace, SearchSpaceSpec, compile_space
 from hpo.strategies import REGISTRY, create_strategy
 from hpo.strategies.base import Direction, Outcome, Strategy, TrialRequest
+from hpo.strategies.vector import VectorStrategy
 
 SPACE: dict[str, Any] = {
     "params": {
@@ -220,28 +221,33 @@ class VectorContract(StrategyContract):
 
     warm: ClassVar[int] = 12  # past every backend's random initial points
 
+    def vector(self, ledger: Ledger, seed: int) -> VectorStrategy:
+        strategy = self.make(ledger, seed=seed)
+        assert isinstance(strategy, VectorStrategy)
+        return strategy
+
     def test_learns_what_other_workers_finished(self, tmp_path: Path) -> None:
         ledger = self.open(tmp_path)
-        mine = self.make(ledger, seed=1)
-        other = self.make(self.open(tmp_path), seed=2)
+        mine = self.vector(ledger, seed=1)
+        other = self.vector(self.open(tmp_path), seed=2)
         self.run(other, 6)
-        assert getattr(mine, "observed") == 0
+        assert mine.observed == 0
         request = mine.ask()  # catches up before proposing
-        assert getattr(mine, "observed") == 6
+        assert mine.observed == 6
         ledger.finish(request.number, "COMPLETE", [score(request.params)])
         mine.tell(request, Outcome("COMPLETE", (score(request.params),)))
         other.ask()
-        assert getattr(other, "observed") == 7  # its own 6 and mine, each once
+        assert other.observed == 7  # its own 6 and mine, each once
 
     def test_pending_points_get_the_constant_liar(self, tmp_path: Path) -> None:
         ledger = self.open(tmp_path)
         self.run(self.make(ledger, seed=0), self.warm)
         # three workers in the same state (same seed, same history): the worst case
-        first, second, control = (self.make(self.open(tmp_path), seed=5) for _ in range(3))
+        first, second, control = (self.vector(self.open(tmp_path), seed=5) for _ in range(3))
         running = first.ask()  # still training when the second worker asks
-        pending_point = getattr(first, "_pending")[running.number]
+        pending_point = first._pending[running.number]
         # without pending points the backend is deterministic: it would propose the same
-        assert getattr(control, "_propose")([], None) == pending_point
+        assert control._propose([], None) == pending_point
         assert second.ask().params != running.params
 
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import optuna
 from optuna.trial import FrozenTrial
 
-from hpo.ledger import METRICS_ATTR, suggest
+from hpo.ledger import METRICS_ATTR
 from hpo.strategies.base import Capabilities, Strategy, StrategyOptions, TrialRequest
 
 
@@ -47,9 +47,7 @@ class OptunaStrategy(Strategy):
             self.ledger.study.sampler = self.make_sampler(self.seed + len(self.ledger.trials()))
 
     def ask(self) -> TrialRequest:
-        trial = self.ledger.study.ask()
-        params = self.space.sample(lambda param: suggest(trial, param))
-        return TrialRequest(trial.number, params)
+        return TrialRequest(*self.ledger.ask_sampled(self.space))
 
     def constraints_func(self) -> Callable[[FrozenTrial], Sequence[float]] | None:
         """Optuna's constraint values (<= 0 feasible) from the metrics the ledger stores."""
