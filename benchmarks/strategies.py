@@ -79,17 +79,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--strategies", default=DEFAULT)
+    parser.add_argument("--pruners", default="asha,hyperband")
+    parser.add_argument(
+        "--only-pruning", action="store_true", help="skip the comparison (minutes, not an hour)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         # pruned sweeps first: their epoch share is known in minutes, the comparison takes long
         pruned = {}
-        for pruner in ("asha", "hyperband"):
+        for pruner in args.pruners.split(","):
             pruned[pruner] = pruned_runs(pruner, args, tmp)
             print(
                 f"optuna-tpe + {pruner}: median best f1 {pruned[pruner]['best_f1_median']:.4f} "
                 f"using {pruned[pruner]['epoch_share']:.0%} of the epochs",
                 flush=True,
             )
+        if args.only_pruning:
+            return
         report = json.loads(
             hpo(
                 "compare",

@@ -494,21 +494,58 @@ class Ledger:
 
         if not self.heartbeats or time.monotonic() - self._last_stale_check < every_s:
             return []
-        if self._retrying is not None and self._rdb is not None:
-            # after a database outage nobody could beat: give every worker one grace
-            # period to beat again before judging its trials stale
-            grace = self._rdb.grace_period or 2 * (self._rdb.heartbeat_interval or 0)
-            if time.monotonic() - self._retrying.last_trouble < grace:
-                return []
+        grace = 0.0
+        if self._rdb is not None:
+            grace = float(self._rdb.grace_period or 2 * (self._rdb.heartbeat_interval or 0))
+        # after a database outage nobody could beat: give every worker one grace period
+        # to beat again before judging its trials stale
+        if self._retrying is not None and time.monotonic() - self._retrying.last_trouble < grace:
+            return []
         self._last_stale_check = time.monotonic()
         callback = self.study._storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(self.study)
+        self._fail_orphans(grace)
         if not isinstance(callback, _StaleTrials):
             return []
         failed, callback.failed = callback.failed, []
         return failed
+
+    def _fail_orphans(self, grace_s: float) -> None:
+        """Fail RUNNING trials that never got a heartbeat, older than the grace period.
+
+        Every orchestrator beats a trial right after asking for it, so such a trial is the
+        remains of an ask cut off by a lost connection (created, then the connection went).
+        Optuna's stale check skips trials without a heartbeat row, and one would otherwise
+        hold a place in the budget for ever. It never ran: it is kept out of the budget.
+        """
+        import datetime
+
+        import sqlalchemy
+
+        if self._rdb is None:
+            return
+        cutoff = datetime.datetime.now() - datetime.timedelta(seconds=grace_s)
+        old = {
+            t._trial_id: t.number
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.datetime_start is not None and t.datetime_start < cutoff
+        }
+        if not old:
+            return
+        with self._rdb.engine.connect() as conn:  # Optuna's table; it has no API for this
+            rows = conn.execute(
+                sqlalchemy.text(
+                    "SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids"
+                ).bindparams(sqlalchemy.bindparam("ids", expanding=True)),
+                {"ids": list(old)},
+            )
+            beaten = {row[0] for row in rows}
+        for trial_id, number in old.items():
+            if trial_id not in beaten:
+                error = "its ask was cut off by a lost database connection; it never ran"
+                self.finish(number, "FAIL", None, error=error, interrupted=True)
 
     @_retried
     def ask_retry(self, space: SearchSpace) -> tuple[int, dict[str, Any]] | None:

@@ -422,6 +422,28 @@ def test_after_an_outage_nobody_is_judged_stale_before_a_grace_period(databases,
     assert [n for n, _ in ledger.fail_stale()] == [number]
 
 
+def test_an_ask_cut_off_by_the_outage_does_not_hold_the_budget(databases):
+    from hpo.ledger import Heartbeat, Ledger
+
+    ledger = Ledger.open(
+        databases[0], "orphan", ["maximize"], heartbeat=Heartbeat(interval_s=1, grace_s=1)
+    )
+    orphan = ledger.study.ask().number  # created, then the connection went: never beaten
+    live = ledger.ask_sampled(_space_of_one())[0]
+    beat = ledger.heartbeat_thread(live)
+    beat.start()
+    try:
+        assert ledger.fail_stale() == []  # younger than the grace period: maybe mid-ask
+        time.sleep(1.5)
+        ledger.fail_stale()
+        states = {t.number: t for t in ledger.trials()}
+        assert states[orphan].state == "FAIL" and not states[orphan].counts_toward_budget
+        assert "cut off" in (states[orphan].error or "")
+        assert states[live].state == "RUNNING"  # beaten: left alone
+    finally:
+        beat.join()
+
+
 def _space_of_one() -> Any:
     from hpo.space import SearchSpaceSpec, compile_space
 
