@@ -363,6 +363,27 @@ def test_options_are_parsed() -> None:
     assert strategy.directions == ("maximize",)
 
 
+@pytest.mark.parametrize("liar", ["min", "mean", "max"])
+def test_the_liar_is_the_chosen_summary_of_the_losses(tmp_path: Path, liar: str) -> None:
+    ledger = Ledger.open(str(tmp_path / "l.journal"), "study", ["maximize"])
+    strategy = create_strategy("skopt-forest", {"liar": liar}, _space(), ["maximize"], 0)
+    assert isinstance(strategy, VectorStrategy)
+    strategy.attach(ledger)
+    values = [1.0, 2.0, 6.0]
+    for value in values:
+        request = strategy.ask()
+        ledger.finish(request.number, "COMPLETE", [value])
+        strategy.tell(request, Outcome("COMPLETE", (value,)))
+    losses = [-v for v in values]  # maximised: the backend minimises the negation
+    expected = {"min": min(losses), "mean": sum(losses) / 3, "max": max(losses)}[liar]
+    assert strategy._lie() == pytest.approx(expected)
+
+
+def test_an_unknown_liar_is_refused() -> None:
+    with pytest.raises(UserInputError, match="liar"):
+        create_strategy("bayes-opt", {"liar": "optimistic"}, _space(), ["maximize"], 0)
+
+
 def test_outcome_usable() -> None:
     assert Outcome("COMPLETE", (0.5,)).usable
     assert not Outcome("COMPLETE", (math.nan,)).usable
