@@ -21,19 +21,41 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     """The pruner for `strategy.pruner`.
 
     The resource is epochs trained (steps are reported 1-based). ASHA uses Optuna's default
-    reduction factor 4, so its rungs sit at 1, 4, 16, ... epochs: only the best quarter of
-    the trials goes past one epoch, which is what makes successive halving pay off on a
-    budget of a few epochs (measured in docs/benchmarks.md).
+    reduction factor 4 (rungs at 1, 4, 16, ... epochs) with `bootstrap_count` = 3: Optuna's
+    asynchronous version promotes any trial that is the best so far while fewer than 4 have
+    reached a rung, which let the first, often random, trials of a sweep train in full; the
+    bootstrap prunes those first 3 instead and uses them as the reference. Measured on the
+    digits MLP (docs/benchmarks.md): 27 % of the epochs for 99.4 % of the unpruned best F1,
+    against 46 % without the bootstrap.
     """
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     if name == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=4)
+        return _UntilOneCompletes(
+            optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=1, reduction_factor=4, bootstrap_count=3
+            )
+        )
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=max(epochs, 1), reduction_factor=3
         )
     return optuna.pruners.NopPruner()
+
+
+class _UntilOneCompletes(optuna.pruners.BasePruner):
+    """Never prune while no trial of the study has completed, so a sweep always yields at
+    least one fully trained model whatever its budget: successive halving's bootstrap
+    prunes the first trials to reach *every* rung, which alone could prune them all."""
+
+    def __init__(self, inner: optuna.pruners.BasePruner):
+        self.inner = inner
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if not self.inner.prune(study, trial):  # asked first: it keeps the rung records
+            return False
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        return bool(done)
 
 
 class EpochReporter:
