@@ -60,19 +60,34 @@ def _server(db: str, artifacts: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("mlflow server did not start")
 
 
-def _throughput(config: Path, study: str, workers: int, ledger: str, server: str) -> float:
+def _throughput(
+    config: Path,
+    study: str,
+    workers: int,
+    ledger: str,
+    server: str,
+    threads: int | None = None,
+    pinned: bool = False,
+) -> float:
     """Trials per minute between the first trial's start and the last trial's end (the
-    TensorFlow start-up of the workers is not counted)."""
+    TensorFlow start-up of the workers is not counted). Threads: cores / workers unless
+    given. `pinned`: worker i (orchestrator and training process) runs on core i only,
+    as if each worker had a one-core machine of its own."""
     from mlflow import MlflowClient
 
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    threads = str(threads or max(1, (os.cpu_count() or 1) // workers))
     command = [sys.executable, "-m", "hpo.cli", "worker", str(config), "--study", study,
                "--storage", ledger, "--tracking-uri", server, "--threads", threads, "--quiet",
                "--json"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
-        subprocess.Popen(command, cwd=config.parent, stdout=subprocess.DEVNULL, env=env)
-        for _ in range(workers)
+        subprocess.Popen(
+            (["taskset", "-c", str(i)] if pinned else []) + command,
+            cwd=config.parent,
+            stdout=subprocess.DEVNULL,
+            env=env,
+        )
+        for i in range(workers)
     ]
     for proc in procs:
         assert proc.wait() == 0
@@ -136,10 +151,20 @@ def main() -> None:
         }))  # fmt: skip
         ledger = f"{PG}/{base}_ledger"
         one = _throughput(config, "one", 1, ledger, server)
+        one_core = _throughput(config, "one-core", 1, ledger, server, threads=1)
         two = _throughput(config, "two", 2, ledger, server)
         results["trials_per_minute_1_worker"] = round(one, 1)
+        results["trials_per_minute_1_worker_1_thread"] = round(one_core, 1)
         results["trials_per_minute_2_workers"] = round(two, 1)
+        # a second worker on the same machine (the first had every core)
         results["speed_up"] = round(two / one, 2)
+        # per-worker scaling with equal resources: one core each (as two machines would)
+        results["speed_up_per_core"] = round(two / one_core, 2)
+        one_pinned = _throughput(config, "one-pinned", 1, ledger, server, 1, pinned=True)
+        two_pinned = _throughput(config, "two-pinned", 2, ledger, server, 1, pinned=True)
+        results["trials_per_minute_1_worker_on_1_core"] = round(one_pinned, 1)
+        results["trials_per_minute_2_workers_on_1_core_each"] = round(two_pinned, 1)
+        results["speed_up_pinned"] = round(two_pinned / one_pinned, 2)
         os.chdir(tmp)
         embedded = _bookkeeping(None, f"sqlite:///{tmp / 'mlflow.db'}")
         shared = _bookkeeping(ledger, server)
