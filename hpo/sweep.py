@@ -489,6 +489,9 @@ class Sweep:
             )
         if result.model_dir:
             self.tracker.log_model_dir(run_id, result.model_dir)
+        if result.confusion is not None:
+            names = self.checked.dataset.class_names
+            self.tracker.log_confusion(run_id, names, result.confusion)
         self.tracker.finish_trial(
             run_id,
             result.state,

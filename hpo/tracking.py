@@ -28,6 +28,7 @@ for _name in ("mlflow", "alembic"):
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 ARTIFACT_ROOT = "mlruns"
 MODEL_ARTIFACT = "model"
+CONFUSION_ARTIFACT = "confusion_matrix.json"
 # Explicit requirements: letting MLflow infer them costs ~10 s per logged model.
 MODEL_PIP_REQUIREMENTS = ("tensorflow", "keras", "mlflow")
 
@@ -250,6 +251,11 @@ class Tracker:
             )
         status = "KILLED" if killed else ("FAILED" if state == "FAIL" else "FINISHED")
         self.client.set_terminated(run_id, status)
+
+    def log_confusion(self, run_id: str, class_names: Sequence[str], matrix: Any) -> None:
+        """The validation confusion matrix as `confusion_matrix.json` (rows: true class)."""
+        payload = {"class_names": list(class_names), "matrix": matrix}
+        self.client.log_dict(run_id, payload, CONFUSION_ARTIFACT)
 
     def log_model_dir(self, run_id: str, path: str) -> None:
         """Upload a saved model folder as the run's `model` artifact, then remove it."""

@@ -42,6 +42,9 @@ class TrialResult:
     model_dir: str | None = None  # an MLflow Keras model saved by the worker, to upload
     pruned_epoch: int | None = None
     worker_pid: int = 0
+    # validation confusion matrix (rows: true class): the sweep report reads it instead of
+    # loading the best model into the orchestrator (a TensorFlow import)
+    confusion: list[list[int]] | None = None
 
     def scores(self) -> dict[str, float]:
         """Validation metrics plus the costs an objective or constraint may name."""
@@ -64,6 +67,13 @@ def predict_labels(model: Any, x: np.ndarray) -> np.ndarray:
     if not np.isfinite(probs).all():
         raise TrialFailed("the model predicts NaN")
     return probs.argmax(axis=1)
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+    return [[int(v) for v in row] for row in matrix]
 
 
 def builder_kwargs(builder: Callable[..., Any], dataset: Dataset) -> dict[str, Any]:
@@ -148,6 +158,7 @@ def train_and_evaluate(
         y_pred = predict_labels(model, dataset.x_val)
         result.predict_seconds = time.perf_counter() - predict_start
         result.metrics = classification_metrics(dataset.y_val, y_pred, experiment.primary.average)
+        result.confusion = confusion_counts(dataset.y_val, y_pred, dataset.n_classes)
         result.state = "COMPLETE"
     except TrialFailed as err:
         result.error = str(err)

@@ -207,6 +207,31 @@ def test_run_logs_the_report_and_hpo_report_writes_it(cli, write_config, workdir
     missing = cli("report", "tiny", "--study", "nope", "--output", str(out))
     assert missing.returncode == 2 and "no study 'nope'" in missing.stderr
 
+    # every trial carries its validation confusion matrix, which agrees with its metrics
+    best = client.get_run(summary["best"]["run_id"])
+    logged_matrix = json.loads(
+        Path(
+            client.download_artifacts(best.info.run_id, "confusion_matrix.json", str(out))
+        ).read_text()
+    )
+    matrix = np.asarray(logged_matrix["matrix"])
+    assert matrix.shape == (10, 10) and len(logged_matrix["class_names"]) == 10
+    accuracy = np.trace(matrix) / matrix.sum()
+    assert accuracy == pytest.approx(best.data.metrics["accuracy"])
+    # ... so the report needs no model: the orchestrator never imports TensorFlow for it
+    probe = (
+        "import sys; from hpo.reporting import log_sweep_report; "
+        f"log_sweep_report('tiny', 'r1', 'sqlite:///{workdir / 'mlflow.db'}'); "
+        "print('tensorflow' in sys.modules)"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=workdir, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stderr[-2000:]
+
 
 @pytest.mark.slow
 def test_no_report_flag_and_config_switch(cli, write_config, workdir):

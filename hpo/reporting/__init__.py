@@ -54,8 +54,26 @@ def _space(tracking_uri: str, sweep_run_id: str) -> tuple[dict[str, Any], Any]:
     return {p.name: p for p in experiment.space.params}, experiment
 
 
+def _logged_confusion(tracking_uri: str, run_id: str, trial: int) -> _Best | None:
+    """The validation confusion matrix the sweep logged with the trial (no model needed)."""
+    import numpy as np
+
+    from hpo.registry import Registry
+    from hpo.reporting.plots import per_class_scores
+    from hpo.tracking import CONFUSION_ARTIFACT
+
+    try:
+        payload = json.loads(Registry(tracking_uri).read_text(run_id, CONFUSION_ARTIFACT))
+    except Exception:  # a sweep from before the artifact existed
+        return None
+    matrix = np.asarray(payload["matrix"], dtype=int)
+    names = [str(n) for n in payload["class_names"]]
+    return _Best(trial, run_id, names, matrix, per_class_scores(matrix))
+
+
 def _evaluate_best(tracking_uri: str, run_id: str) -> _Best:
-    """Confusion matrix of the best trial's logged model on the sweep's validation split."""
+    """Confusion matrix of the best trial's logged model on the sweep's validation split
+    (for sweeps logged before trials carried their confusion matrix)."""
     from hpo.lineage import trained_on
     from hpo.promote import evaluate
     from hpo.registry import Registry
@@ -115,14 +133,18 @@ def build_report(
             figures.append(Figure(title, path, caption))
             report.files.append(name)
 
-    # The best model's evaluation (TensorFlow import ~4 s) runs beside the plots.
+    # The best trial's confusion matrix was logged with it; only sweeps from before that
+    # need the best model evaluated (TensorFlow import ~4 s), which runs beside the plots.
     try:
         best_record = sweep.best()
     except Exception as err:
         best_record = None
         report.notes.append(f"best trial: {err}")
+    logged = None
+    if best_record is not None:
+        logged = _logged_confusion(tracking_uri, best_record.run_id, best_record.trial)
     evaluation = None
-    if best_record is None:
+    if best_record is None or logged is not None:
         pass
     elif not with_model:
         report.notes.append("confusion matrix: skipped (no model evaluation asked for)")
@@ -236,7 +258,9 @@ def build_report(
                 ],
             )
         )
-    if evaluation is not None:
+    if logged is not None:
+        best = logged
+    elif evaluation is not None:
         best = attempt("confusion matrix", evaluation.result)
         pool.shutdown()
     if best is not None:
