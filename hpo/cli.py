@@ -159,7 +159,7 @@ def trials(experiment: str, study: str | None, fmt: str, tracking_uri: str | Non
     sweep = _open_sweep(experiment, study, tracking_uri)
     records = sweep.sorted_trials()
     if fmt == "json":
-        _echo_json([r.to_json() for r in records])
+        _echo_json([sweep.record_json(r) for r in records])
     elif fmt == "csv":
         click.echo(trials_csv(records), nl=False)
     else:
@@ -180,13 +180,13 @@ def best(experiment: str, study: str | None, as_json: bool, tracking_uri: str | 
     if sweep.multi_objective:  # a Pareto set, not one trial
         front = sweep.pareto()
         if as_json:
-            _echo_json([{"study": sweep.info.study, **r.to_json()} for r in front])
+            _echo_json([{"study": sweep.info.study, **sweep.record_json(r)} for r in front])
         else:
             click.echo(pareto_text(sweep.info, front, [o.metric for o in sweep.objectives]))
         return
     record = sweep.best()
     if as_json:
-        _echo_json({"study": sweep.info.study, **record.to_json()})
+        _echo_json({"study": sweep.info.study, **sweep.record_json(record)})
     else:
         click.echo(best_text(sweep.info, record))
 

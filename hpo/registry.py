@@ -215,7 +215,11 @@ class Registry:
         )
 
     def read_text(self, run_id: str, path: str) -> str:
+        import os
         import tempfile
+
+        # a bar for one small file is noise on the stderr of `hpo best` and friends
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
         with tempfile.TemporaryDirectory() as tmp:
             local = self.client.download_artifacts(run_id, path, tmp)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hpo import selection
 from hpo.config import Constraint, Objective
 from hpo.errors import UserInputError
 from hpo.selection import value_of
+from hpo.space import Param
 from hpo.tracking import SweepInfo, Tracker, TrialRecord, resolve_tracking_uri
 
 
@@ -16,6 +19,18 @@ from hpo.tracking import SweepInfo, Tracker, TrialRecord, resolve_tracking_uri
 class SweepView:
     info: SweepInfo
     records: list[TrialRecord]
+    # the sweep's search space (from its config.yaml): MLflow keeps params as text, JSON
+    # output gives them back as the numbers and choices they were
+    space: dict[str, Param] = field(default_factory=dict)
+
+    def record_json(self, record: TrialRecord) -> dict[str, Any]:
+        """A trial as JSON, parameters with their types."""
+        params: dict[str, Any] = dict(record.params)
+        for name, raw in record.params.items():
+            if name in self.space:
+                with suppress(ValueError):  # not what the space says: keep MLflow's text
+                    params[name] = self.space[name].from_text(raw)
+        return {**record.to_json(), "params": params}
 
     @property
     def objectives(self) -> list[Objective]:
@@ -83,4 +98,19 @@ def open_sweep(experiment: str, study: str | None, tracking_uri: str | None) -> 
     if info is None:
         what = f"no study {study!r}" if study else "no sweep"
         raise UserInputError(f"{what} in experiment {experiment!r}")
-    return SweepView(info, tracker.trials(experiment_id, info.run_id))
+    return SweepView(info, tracker.trials(experiment_id, info.run_id), _space(uri, info.run_id))
+
+
+def _space(tracking_uri: str, sweep_run_id: str) -> dict[str, Param]:
+    """The sweep's search space from its `config.yaml` artifact (empty if unreadable)."""
+    import yaml
+
+    from hpo.config import Experiment
+    from hpo.registry import Registry
+
+    try:
+        text = Registry(tracking_uri).read_text(sweep_run_id, "config.yaml")
+        experiment = Experiment.model_validate(yaml.safe_load(text))
+    except Exception:  # an old or foreign sweep: parameters stay text
+        return {}
+    return {p.name: p for p in experiment.space.params}

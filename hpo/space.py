@@ -201,6 +201,15 @@ class Param:
     grid_points: int | None = None
     grid_values: tuple[float, ...] | None = None
 
+    def from_text(self, raw: str) -> Any:
+        """The value behind its MLflow param, which MLflow stores as text."""
+        if self.kind == "int":
+            return int(float(raw))
+        if self.kind == "float":
+            return float(raw)
+        options = self.choices if self.kind == "categorical" else (self.value,)
+        return next((option for option in options if str(option) == raw), raw)
+
     def contains(self, value: Any) -> bool:
         """True when `value` is a value this parameter can take."""
         if self.kind == "fixed":

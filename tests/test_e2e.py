@@ -90,6 +90,7 @@ def test_run_logs_the_contract_schema(cli, write_config, workdir):
     # the read-back commands agree with the run
     best_cli = json.loads(cli("best", "tiny", "--json").stdout)
     assert best_cli["study"] == "s1" and best_cli["run_id"] == best["run_id"]
+    assert best_cli["params"] == best["params"]  # typed as the run printed them, not text
     listed = json.loads(cli("trials", "tiny", "--study", "s1", "--format", "json").stdout)
     assert listed[0]["run_id"] == best["run_id"]  # best first
     assert {row["state"] for row in listed} == {"COMPLETE"}

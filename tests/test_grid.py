@@ -129,7 +129,7 @@ def test_grid_sweep_end_to_end_with_budget_cut_resume_and_k_fold(cli, write_conf
     summary = json.loads(again.stdout)
     assert summary["n_trials"] == 3  # one new candidate; then the grid is exhausted
     listed = json.loads(cli("trials", "tiny", "--study", "g", "--format", "json").stdout)
-    assert sorted(row["params"]["units"] for row in listed) == ["20", "32", "8"]
+    assert sorted(row["params"]["units"] for row in listed) == [8, 20, 32]  # typed
     assert len({json.dumps(r["params"], sort_keys=True) for r in listed}) == 3
 
     config["strategy"]["options"] = {"cv": 2}

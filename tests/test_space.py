@@ -497,3 +497,12 @@ def test_two_layer_groups_with_same_key_are_rejected() -> None:
     }
     with pytest.raises(ValidationError, match="units_0"):
         SearchSpaceSpec.model_validate({"layers": {"n_layers": group, "n_conv": group}})
+
+
+def test_params_come_back_from_mlflow_text_with_their_types() -> None:
+    assert Param("u", "int", low=1, high=9).from_text("7") == 7
+    assert Param("lr", "float", low=1e-4, high=1.0, log=True).from_text("0.001") == 0.001
+    choice = Param("act", "categorical", choices=(True, "relu", 3))
+    assert [choice.from_text(t) for t in ("True", "relu", "3")] == [True, "relu", 3]
+    assert Param("b", "fixed", value=64).from_text("64") == 64
+    assert choice.from_text("unknown") == "unknown"  # not a choice: the text as it is
