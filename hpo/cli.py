@@ -51,6 +51,13 @@ tracking_option = click.option(
 @tracking_option
 @click.option("--storage", help="Ledger URL (default: the journal file hpo-ledger.journal).")
 @click.option(
+    "--db-patience",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep retrying while a database ledger (--storage) is unreachable.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -75,6 +82,7 @@ def run(
     study: str | None,
     tracking_uri: str | None,
     storage: str | None,
+    db_patience: float,
     workers: int,
     as_json: bool,
     quiet: bool,
@@ -106,6 +114,7 @@ def run(
         storage=storage,
         workers=workers,
         enqueue=queued,
+        db_patience_s=db_patience,
     )
     summary = run_with_progress(checked, options, quiet=quiet)
     if experiment.tracking.report and not no_report:
