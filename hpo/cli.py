@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from hpo.cli_support import friendly_errors, run_with_progress
+from hpo.cli_support import db_patience_option, friendly_errors, run_with_progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,13 +50,7 @@ tracking_option = click.option(
 @click.option("--study", help="Study name; an existing study is resumed.")
 @tracking_option
 @click.option("--storage", help="Ledger URL (default: the journal file hpo-ledger.journal).")
-@click.option(
-    "--db-patience",
-    type=click.FloatRange(min=0),
-    default=120.0,
-    show_default=True,
-    help="Seconds to keep retrying while a database ledger (--storage) is unreachable.",
-)
+@db_patience_option
 @click.option(
     "--workers",
     type=click.IntRange(min=1),

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+db_patience_option = click.option(
+    "--db-patience",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep retrying (with backoff) while a database ledger is unreachable.",
+)
+
+
 def friendly_errors(func: F) -> F:
     """HpoError -> one line on stderr and its exit code; never a traceback for bad input."""
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from hpo.cli_support import friendly_errors, run_with_progress
+from hpo.cli_support import db_patience_option, friendly_errors, run_with_progress
 from hpo.errors import UserInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,13 +73,7 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
     show_default=True,
     help="Times a dead worker's trial is retried.",
 )
-@click.option(
-    "--db-patience",
-    type=click.FloatRange(min=0),
-    default=120.0,
-    show_default=True,
-    help="Seconds to keep retrying (with backoff) while the ledger database is unreachable.",
-)
+@db_patience_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors

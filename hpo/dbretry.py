@@ -84,12 +84,14 @@ class Retrying:
     def call(self, what: str, function: Callable[[], T]) -> T:
         deadline = time.monotonic() + self.backoff.patience_s
         pause = self.backoff.first_s
+        failed = False
         while True:
             try:
                 result = function()
             except Exception as err:
                 if not is_transient(err):
                     raise
+                failed = True
                 self.trouble()
                 if time.monotonic() + pause > deadline:
                     raise DatabaseUnavailable(
@@ -106,7 +108,7 @@ class Retrying:
                 time.sleep(pause)
                 pause = min(pause * 2, self.backoff.max_s)
             else:
-                if pause > self.backoff.first_s:  # it failed before this good call
+                if failed:  # back after failing: fail_stale waits a grace period from now
                     self.trouble()
                 if self._warned and self.notify is not None:
                     self.notify(f"the ledger database {self.where} is back ({what})")

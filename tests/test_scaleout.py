@@ -354,15 +354,18 @@ def test_a_new_worker_resumes_after_the_only_one_died(databases, mlflow_server, 
 # --------------------------------------------------------------------------- database outages
 
 
-def _trial_states(databases: tuple[str, str], study: str) -> dict[str, int]:
-    states: dict[str, int] = {}
-    try:
-        trials = _study(databases, study).get_trials()
-    except KeyError:  # the study does not exist yet
-        return states
-    for trial in trials:
-        states[trial.state.name] = states.get(trial.state.name, 0) + 1
-    return states
+def _wait_for_a_finished_and_a_running_trial(
+    worker: subprocess.Popen[str], databases: tuple[str, str], study: str
+) -> None:
+    def seen() -> bool:
+        assert worker.poll() is None, worker.communicate()[1][-3000:]
+        try:
+            states = [t.state.name for t in _study(databases, study).get_trials()]
+        except KeyError:  # the study does not exist yet
+            return False
+        return "COMPLETE" in states and "RUNNING" in states
+
+    _wait_for(seen, "a finished and a running trial")
 
 
 @pytest.fixture
@@ -460,12 +463,7 @@ def test_a_worker_rides_out_a_database_restart(databases, proxy, tmp_path):
     ) as server:
         worker = _worker(config, "outage1", (proxy.url(databases[0]), ""), server)
 
-        def one_done_one_running() -> bool:
-            assert worker.poll() is None, worker.communicate()[1][-3000:]
-            states = _trial_states(databases, "outage1")
-            return states.get("COMPLETE", 0) >= 1 and states.get("RUNNING", 0) >= 1
-
-        _wait_for(one_done_one_running, "a finished and a running trial")
+        _wait_for_a_finished_and_a_running_trial(worker, databases, "outage1")
         proxy.stop()
         time.sleep(8)  # longer than the 3 s heartbeat grace: nobody could beat meanwhile
         proxy.start()
@@ -493,12 +491,7 @@ def test_a_worker_gives_up_clearly_and_loses_nothing(databases, mlflow_server, p
     ledger_url = proxy.url(databases[0])
     worker = _worker(config, "outage2", (ledger_url, ""), mlflow_server, "--db-patience", "3")
 
-    def one_done_one_running() -> bool:
-        assert worker.poll() is None, worker.communicate()[1][-3000:]
-        states = _trial_states(databases, "outage2")
-        return states.get("COMPLETE", 0) >= 1 and states.get("RUNNING", 0) >= 1
-
-    _wait_for(one_done_one_running, "a finished and a running trial")
+    _wait_for_a_finished_and_a_running_trial(worker, databases, "outage2")
     proxy.stop()  # and it stays down
     _, stderr = worker.communicate(timeout=120)
     assert worker.returncode == 1, stderr[-3000:]
@@ -524,44 +517,23 @@ def test_a_worker_gives_up_clearly_and_loses_nothing(databases, mlflow_server, p
     assert not [r for r in _of_study(runs, "outage2") if r.info.status == "RUNNING"]
 
 
+def _worker_once(config: Path, storage: str) -> subprocess.CompletedProcess[str]:
+    """`hpo worker` that is expected to stop at once (refused input)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hpo.cli", "worker", str(config), "--study", "s",
+         "--storage", storage],
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )  # fmt: skip
+
+
 def test_worker_refuses_sqlite_and_masks_passwords(tmp_path):
     config = _config(tmp_path)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hpo.cli",
-            "worker",
-            str(config),
-            "--study",
-            "s",
-            "--storage",
-            "sqlite:///ledger.db",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
+    done = _worker_once(config, "sqlite:///ledger.db")
     assert done.returncode == 2 and "shared database" in done.stderr
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hpo.cli",
-            "worker",
-            str(config),
-            "--study",
-            "s",
-            "--storage",
-            "postgresql://postgres:s3cret@127.0.0.1:1/none",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
+    bad = _worker_once(config, "postgresql://postgres:s3cret@127.0.0.1:1/none")
     assert bad.returncode == 2, bad.stderr
     assert "s3cret" not in bad.stderr + bad.stdout and "***" in bad.stderr

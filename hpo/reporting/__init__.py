@@ -42,18 +42,6 @@ class _Best:
     scores: dict[str, list[float]]
 
 
-def _space(tracking_uri: str, sweep_run_id: str) -> tuple[dict[str, Any], Any]:
-    """The sweep's search space (ranges, log scales) from its config.yaml, and the config."""
-    import yaml
-
-    from hpo.config import Experiment
-    from hpo.registry import Registry
-
-    text = Registry(tracking_uri).read_text(sweep_run_id, "config.yaml")
-    experiment = Experiment.model_validate(yaml.safe_load(text))
-    return {p.name: p for p in experiment.space.params}, experiment
-
-
 def _logged_confusion(tracking_uri: str, run_id: str, trial: int) -> _Best | None:
     """The validation confusion matrix the sweep logged with the trial (no model needed)."""
     import numpy as np
@@ -156,11 +144,9 @@ def build_report(
         pool = ThreadPoolExecutor(1, thread_name_prefix="hpo-report")
         evaluation = pool.submit(_evaluate_best, tracking_uri, best_record.run_id)
 
-    try:
-        space, _ = _space(tracking_uri, info.run_id)
-    except Exception as err:  # an old sweep without config.yaml: read the params as they are
-        space = {}
-        report.notes.append(f"search space unknown ({type(err).__name__}): ranges not checked")
+    space = sweep.space  # read once from config.yaml by open_sweep
+    if not space:  # an old sweep without config.yaml: read the params as they are
+        report.notes.append("search space unknown (no readable config.yaml): ranges not checked")
 
     scored = [v for v in values if v is not None]
     if not scored:
