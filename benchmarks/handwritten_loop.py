@@ -22,11 +22,11 @@ import mlflow.keras  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from hpo.config import load_experiment  # noqa: E402
-from hpo.data import load_dataset  # noqa: E402
-from hpo.ledger import suggest  # noqa: E402
+from hpo.config.experiment import load_experiment  # noqa: E402
+from hpo.data.dataset import load_dataset  # noqa: E402
 from hpo.metrics import classification_metrics  # noqa: E402
 from hpo.models.mlp import build  # noqa: E402
+from hpo.study.ledger import suggest  # noqa: E402
 
 
 def main(config_path: str, trials: int, epochs: int) -> None:

@@ -23,11 +23,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=50)
     args = parser.parse_args()
-    from hpo.config import load_experiment
-    from hpo.ledger import Ledger
-    from hpo.strategies import strategy_for
-    from hpo.strategies.base import Outcome
-    from hpo.tracking import Tracker
+    from hpo.config.experiment import load_experiment
+    from hpo.search import strategy_for
+    from hpo.search.base import Outcome
+    from hpo.study.ledger import Ledger
+    from hpo.tracking.runs import Tracker
 
     experiment = load_experiment(ROOT / "experiments" / "digits_mlp.yaml")
     with tempfile.TemporaryDirectory() as tmp:

@@ -44,7 +44,7 @@ class SweepDir:
 
     def invoke(self, *args: str) -> Result:
         """The same command in-process (TensorFlow stays loaded between calls)."""
-        from hpo.cli import main
+        from hpo.cli.main import main
 
         return CliRunner().invoke(main, [*args, "--tracking-uri", self.uri])
 

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from hpo.progress import progress_bar
+from hpo.sweep.progress import progress_bar
 from tests.conftest import ROOT
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from mlflow import MlflowClient
 
-from hpo.compare import StrategyRuns, _holm, significance
+from hpo.sweep.compare import StrategyRuns, _holm, significance
 from tests.conftest import tiny_experiment
 
 

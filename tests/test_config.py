@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from hpo.config import Experiment, load_experiment
+from hpo.config.experiment import Experiment, load_experiment
 from hpo.errors import UserInputError
 from tests.conftest import tiny_experiment
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpo.config import DataConfig
-from hpo.data import Dataset, load_dataset
+from hpo.config.experiment import DataConfig
+from hpo.data.dataset import Dataset, load_dataset
 from hpo.errors import UserInputError
 
 

@@ -11,8 +11,8 @@ import optuna
 import pytest
 import sqlalchemy.exc
 
-from hpo.dbretry import Backoff, DatabaseUnavailable, Retrying, is_transient
-from hpo.pruning import EpochReporter
+from hpo.study.retry import Backoff, DatabaseUnavailable, Retrying, is_transient
+from hpo.trial.pruning import EpochReporter
 
 
 def _lost_connection() -> Exception:
@@ -36,7 +36,7 @@ def test_retries_with_doubling_pauses_until_the_database_is_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pauses: list[float] = []
-    monkeypatch.setattr("hpo.dbretry.time.sleep", pauses.append)  # record, do not wait
+    monkeypatch.setattr("hpo.study.retry.time.sleep", pauses.append)  # record, do not wait
     said: list[str] = []
     attempts = iter([True, True, True, True, False])
 

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpo.ledger import Ledger
-from hpo.space import SearchSpaceSpec, compile_space
-from hpo.strategies import create_strategy
-from hpo.strategies.base import Outcome
-from hpo.strategies.grid import SearchExhausted, enumerate_grid, grid_size, grid_values
+from hpo.config.space import SearchSpaceSpec, compile_space
+from hpo.search import create_strategy
+from hpo.search.base import Outcome
+from hpo.search.grid import SearchExhausted, enumerate_grid, grid_size, grid_values
+from hpo.study.ledger import Ledger
 from tests.conftest import tiny_experiment
 
 
@@ -103,7 +103,7 @@ def test_scikeras_subclass_is_a_classifier_so_integer_cv_stratifies() -> None:
     from sklearn.base import is_classifier
     from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 
-    from hpo.grid_search import HpoKerasClassifier
+    from hpo.trial.sklearn_cv import HpoKerasClassifier
 
     y = np.array([0, 1] * 10)
     # the trap: scikeras 0.13 on scikit-learn >= 1.6 is not seen as a classifier

@@ -9,9 +9,9 @@ from pathlib import Path
 import optuna
 import pytest
 
+from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
 from hpo.errors import UserInputError
-from hpo.ledger import DEFAULT_LEDGER, Ledger, distribution, make_storage, mask_url, suggest
-from hpo.space import SearchSpace, SearchSpaceSpec, compile_space
+from hpo.study.ledger import DEFAULT_LEDGER, Ledger, distribution, make_storage, mask_url, suggest
 
 
 def _ledger(tmp_path: Path, directions: tuple[str, ...] = ("maximize",)) -> Ledger:

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpo.promote import Where, parse_where, select_trial
-from hpo.tracking import TrialRecord
+from hpo.deploy.promote import Where, parse_where, select_trial
+from hpo.tracking.runs import TrialRecord
 from tests.models_helpers import SweepDir, error_line, sweep_dir
 
 pytestmark = pytest.mark.slow
@@ -122,8 +122,8 @@ def test_promote_registers_with_lineage_and_the_alias_loads(sweeps: dict[str, An
     import mlflow.pyfunc
     import yaml
 
-    from hpo.config import Experiment
-    from hpo.data import load_dataset
+    from hpo.config.experiment import Experiment
+    from hpo.data.dataset import load_dataset
 
     config = Experiment.model_validate(yaml.safe_load((folder.path / "exp.yaml").read_text()))
     data = load_dataset(config.data, config.seed)
@@ -165,7 +165,7 @@ def test_a_worse_sweep_does_not_move_the_alias_unless_forced(sweeps: dict[str, A
 
 def test_where_constraints_pick_among_the_trials_that_meet_them(sweeps: dict[str, Any]) -> None:
     folder: SweepDir = sweeps["dir"]
-    from hpo.results import open_sweep
+    from hpo.tracking.sweeps import open_sweep
 
     records = open_sweep("tiny", "good", folder.uri).records
     best = max((r for r in records if r.has_model), key=lambda r: r.metrics["f1"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpo.pruning import make_pruner
+from hpo.trial.pruning import make_pruner
 
 
 def _study(pruner: str) -> optuna.Study:

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from hpo.config.space import Param
 from hpo.reporting import html, plots
-from hpo.reporting.warnings import (
+from hpo.reporting.rules import (
     Range,
     edge_of_range,
     last_improvement,
     mostly_failed,
     stalled,
 )
-from hpo.space import Param
 
 PNGS = {
     "history_trials.png",
@@ -220,7 +220,7 @@ def test_run_logs_the_report_and_hpo_report_writes_it(cli, write_config, workdir
     assert accuracy == pytest.approx(best.data.metrics["accuracy"])
     # ... so the report needs no model: the orchestrator never imports TensorFlow for it
     probe = (
-        "import sys; from hpo.reporting import log_sweep_report; "
+        "import sys; from hpo.reporting.build import log_sweep_report; "
         f"log_sweep_report('tiny', 'r1', 'sqlite:///{workdir / 'mlflow.db'}'); "
         "print('tensorflow' in sys.modules)"
     )
@@ -242,7 +242,7 @@ def test_no_report_flag_and_config_switch(cli, write_config, workdir):
     assert client.list_artifacts(run_id, "report") == []
 
     # the YAML switch, read by the same `run` command
-    from hpo.config import load_experiment
+    from hpo.config.experiment import load_experiment
 
     off = write_config(**{"tracking.report": False}, name="off.yaml")
     assert load_experiment(off).tracking.report is False

@@ -183,7 +183,7 @@ def _finish(process: subprocess.Popen[str], timeout: float = 180) -> dict[str, A
 def _study(databases: tuple[str, str], study: str) -> Any:
     import optuna
 
-    from hpo.ledger import with_driver
+    from hpo.study.ledger import with_driver
 
     return optuna.load_study(study_name=study, storage=with_driver(databases[0]))
 
@@ -379,8 +379,8 @@ def proxy() -> Iterator[Any]:
 
 
 def test_the_ledger_rides_out_a_restart_and_gives_up_clearly(databases, proxy):
-    from hpo.dbretry import Backoff, DatabaseUnavailable
-    from hpo.ledger import Ledger
+    from hpo.study.ledger import Ledger
+    from hpo.study.retry import Backoff, DatabaseUnavailable
 
     said: list[str] = []
     url = proxy.url(databases[0]).replace("postgres@", "postgres:pw@")
@@ -404,8 +404,8 @@ def test_the_ledger_rides_out_a_restart_and_gives_up_clearly(databases, proxy):
 
 
 def test_after_an_outage_nobody_is_judged_stale_before_a_grace_period(databases, proxy):
-    from hpo.dbretry import Backoff
-    from hpo.ledger import Heartbeat, Ledger
+    from hpo.study.ledger import Heartbeat, Ledger
+    from hpo.study.retry import Backoff
 
     ledger = Ledger.open(
         proxy.url(databases[0]),
@@ -426,7 +426,7 @@ def test_after_an_outage_nobody_is_judged_stale_before_a_grace_period(databases,
 
 
 def test_an_ask_cut_off_by_the_outage_does_not_hold_the_budget(databases):
-    from hpo.ledger import Heartbeat, Ledger
+    from hpo.study.ledger import Heartbeat, Ledger
 
     ledger = Ledger.open(
         databases[0], "orphan", ["maximize"], heartbeat=Heartbeat(interval_s=1, grace_s=1)
@@ -448,7 +448,7 @@ def test_an_ask_cut_off_by_the_outage_does_not_hold_the_budget(databases):
 
 
 def _space_of_one() -> Any:
-    from hpo.space import SearchSpaceSpec, compile_space
+    from hpo.config.space import SearchSpaceSpec, compile_space
 
     spec = {"params": {"x": {"type": "float", "low": 0.0, "high": 1.0}}}
     return compile_space(SearchSpaceSpec.model_validate(spec))

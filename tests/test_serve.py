@@ -31,8 +31,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         folder.run_sweep("s", **{"budget.trials": 2, "budget.epochs": 3})
         done = folder.invoke("promote", "tiny", "--model-name", "served", "--json")
         assert done.exit_code == 0, done.output
-        from hpo.config import Experiment
-        from hpo.data import load_dataset
+        from hpo.config.experiment import Experiment
+        from hpo.data.dataset import load_dataset
 
         raw = yaml.safe_load((folder.path / "exp.yaml").read_text())
         data = load_dataset(Experiment.model_validate(raw).data, raw["seed"])

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hpo.space import (
+from hpo.config.space import (
     CategoricalSpec,
     Condition,
     Param,

@@ -13,12 +13,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
 from hpo.errors import UserInputError
-from hpo.ledger import Ledger
-from hpo.space import SearchSpace, SearchSpaceSpec, compile_space
-from hpo.strategies import REGISTRY, create_strategy
-from hpo.strategies.base import Direction, Outcome, Strategy, TrialRequest
-from hpo.strategies.vector import VectorStrategy
+from hpo.search import REGISTRY, create_strategy
+from hpo.search.base import Direction, Outcome, Strategy, TrialRequest
+from hpo.search.vector import VectorStrategy
+from hpo.study.ledger import Ledger
 
 SPACE: dict[str, Any] = {
     "params": {

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import yaml
 
-from hpo.config import DataConfig
-from hpo.data import Dataset, load_dataset
+from hpo.config.experiment import DataConfig
+from hpo.config.space import SearchSpaceSpec, compile_space
+from hpo.data.dataset import Dataset, load_dataset
 from hpo.models import FAMILIES, get_builder
-from hpo.space import SearchSpaceSpec, compile_space
-from hpo.training import builder_kwargs
+from hpo.trial.pipeline import builder_kwargs
 from tests.conftest import ROOT, tiny_experiment
 
 keras = pytest.importorskip("keras")
@@ -206,7 +206,7 @@ def test_validate_never_imports_keras(workdir, write_config):
         )
     )
     code = (
-        "import sys\nfrom click.testing import CliRunner\nfrom hpo.cli import main\n"
+        "import sys\nfrom click.testing import CliRunner\nfrom hpo.cli.main import main\n"
         f"r = CliRunner().invoke(main, ['validate', {str(path)!r}])\n"
         "assert r.exit_code == 0, r.output\n"
         "heavy = [m for m in ('keras', 'tensorflow') if m in sys.modules]\n"

@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from hpo.config.space import SearchSpace
 from hpo.errors import UserInputError
-from hpo.space import SearchSpace
 
 Builder = Callable[..., Any]
 

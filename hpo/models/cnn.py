@@ -10,8 +10,8 @@ from typing import Any
 
 import keras
 
+from hpo.config.space import per_layer
 from hpo.models.common import check_family, compile_classifier
-from hpo.space import per_layer
 
 
 def build(params: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:

@@ -7,8 +7,8 @@ from typing import Any
 
 import keras
 
+from hpo.config.space import per_layer
 from hpo.models.common import compile_classifier, regularizer
-from hpo.space import per_layer
 
 
 def build(params: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:

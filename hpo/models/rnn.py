@@ -12,9 +12,9 @@ from typing import Any
 
 import keras
 
+from hpo.config.space import per_layer
 from hpo.models.common import check_family, compile_classifier
 from hpo.models.sequences import front_end, is_text
-from hpo.space import per_layer
 
 
 def build(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo.space import Param
+from hpo.config.space import Param
 
 DPI = 100
 
@@ -234,7 +234,7 @@ def param_importances(
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
-    from hpo.ledger import distribution
+    from hpo.study.ledger import distribution
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     distributions: dict[str, Any] = {}

@@ -1,0 +1,1 @@
+"""Foundation: the experiment file, the search space and the one definition of "better"."""

@@ -1,0 +1,1 @@
+"""Foundation: datasets, split once and fingerprinted."""

@@ -1,0 +1,1 @@
+"""Product: promote, model card, export and serve."""

@@ -1,0 +1,199 @@
+"""The model card and lineage tags of a promoted version: enough to trust and reproduce it.
+
+Anyone holding `models:/NAME@ALIAS` can answer "which sweep, which data, which code, how good
+on rows it never saw" from the registry alone.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hpo.metrics import METRIC_NAMES
+from hpo.tracking.registry import CONFUSION_FILE, RunLineage
+from hpo.tracking.runs import TrialRecord
+
+if TYPE_CHECKING:
+    from hpo.tracking.lineage import TrainedOn
+
+# the key recorded, then the distributions that provide it (tensorflow ships under several)
+LIBRARIES = {
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-macos"),
+    "keras": ("keras",),
+    "mlflow": ("mlflow", "mlflow-skinny"),
+    "numpy": ("numpy",),
+    "scikit-learn": ("scikit-learn",),
+    "hpo": ("hpo",),
+}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether the model loads and predicts the same elsewhere."""
+    versions = {"python": platform.python_version()}
+    for key, distributions in LIBRARIES.items():
+        for name in distributions:
+            try:
+                versions[key] = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return versions
+
+
+def git_commit(lineage: RunLineage) -> tuple[str, str] | None:
+    """The commit recorded by the sweep, else the checkout promoting it (labelled so)."""
+    for key in ("hpo.git_commit", "mlflow.source.git.commit"):
+        if lineage.sweep_tags.get(key):
+            return lineage.sweep_tags[key], "sweep"
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return (commit, "promote") if done.returncode == 0 and commit else None
+
+
+def lineage_tags(
+    lineage: RunLineage, record: TrialRecord, test_metrics: Mapping[str, float]
+) -> dict[str, str]:
+    sweep = lineage.sweep_tags
+    tags = {
+        "hpo.experiment": lineage.experiment,
+        "hpo.study": sweep.get("hpo.study", ""),
+        "hpo.sweep_run_id": lineage.sweep_run_id,
+        "hpo.trial_run_id": lineage.run_id,
+        "hpo.trial": str(record.trial),
+        "hpo.strategy": sweep.get("hpo.strategy", ""),
+        "hpo.objective": sweep.get("hpo.objective", ""),
+        "hpo.config_sha256": sweep.get("hpo.config_sha256", ""),
+        "hpo.data_sha256": sweep.get("hpo.data_sha256", ""),
+        "hpo.library_versions": json.dumps(library_versions(), sort_keys=True),
+    }
+    commit = git_commit(lineage)
+    if commit:
+        tags["hpo.git_commit"], tags["hpo.git_commit_source"] = commit
+    tags.update({f"hpo.{k}": f"{v:.6g}" for k, v in test_metrics.items()})
+    return tags
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def card_markdown(
+    name: str,
+    alias: str,
+    lineage: RunLineage,
+    record: TrialRecord,
+    trained: TrainedOn,
+    test_metrics: Mapping[str, float],
+) -> str:
+    """Markdown: what the model is, where it came from, how good it is on unseen rows."""
+    exp, data = trained.experiment, trained.dataset
+    sweep = lineage.sweep_tags
+    commit = git_commit(lineage)
+    metric_rows = [
+        [
+            m,
+            f"{record.metrics[m]:.4f}" if m in record.metrics else "-",
+            f"{test_metrics[f'test_{m}']:.4f}",
+        ]
+        for m in METRIC_NAMES
+    ]
+    param_rows = [[k, str(v)] for k, v in sorted(record.params.items())]
+    versions = ", ".join(f"{k} {v}" for k, v in library_versions().items())
+    return "\n".join(
+        [
+            f"# {name}",
+            "",
+            f"Trial {record.trial} of study `{sweep.get('hpo.study', '')}` in experiment "
+            f"`{lineage.experiment}`, promoted by `hpo promote` (alias `{alias}`).",
+            "",
+            "## Lineage",
+            "",
+            f"- sweep run: `{lineage.sweep_run_id}`; trial run: `{lineage.run_id}`",
+            f"- strategy: `{sweep.get('hpo.strategy', '')}`; objective: "
+            f"`{sweep.get('hpo.objective', '')}` ({trained.average} average)",
+            f"- config sha256: `{sweep.get('hpo.config_sha256', '')}`",
+            f"- data sha256: `{sweep.get('hpo.data_sha256', '')}`",
+            f"- git commit: `{commit[0]}` (recorded at {commit[1]} time)"
+            if commit
+            else "- git commit: none",
+            f"- libraries: {versions}",
+            "",
+            "## Data",
+            "",
+            f"- source `{exp.data.source}`; rows: {len(data.y_train)} train, "
+            f"{len(data.y_val)} validation, {len(data.y_test)} test (never used during search)",
+            f"- classes (model output index order): {', '.join(data.class_names)}",
+            f"- input: {list(data.input_shape) or 'one string'} per row, after "
+            f"`data.scaling: {exp.data.scaling}` fitted on the train split "
+            "(the model expects scaled features)",
+            "",
+            "## Hyperparameters",
+            "",
+            _table(["parameter", "value"], param_rows),
+            "",
+            "## Metrics",
+            "",
+            _table(["metric", "validation", "test"], metric_rows),
+            "",
+            "## Confusion matrix (test split)",
+            "",
+            f"![confusion matrix]({CONFUSION_FILE})",
+            "",
+            "## Use",
+            "",
+            f"- `mlflow.pyfunc.load_model('models:/{name}@{alias}')` (inputs: float32 rows)",
+            f"- `hpo serve models:/{name}@{alias}`, `hpo predict models:/{name}@{alias} rows.csv`",
+            "",
+        ]
+    )
+
+
+def write_confusion_png(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> None:
+    """A confusion-matrix image (Agg: no display needed on a server)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(matrix)
+    fig, ax = plt.subplots(figsize=(1.6 + 0.45 * n, 1.2 + 0.45 * n), dpi=100)
+    ax.imshow(matrix, cmap="Blues")
+    labels = list(class_names)[:n] if len(class_names) >= n else [str(i) for i in range(n)]
+    ax.set_xticks(range(n), labels, rotation=90 if n > 6 else 0)
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("test split")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(
+                j,
+                i,
+                str(int(matrix[i, j])),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if matrix[i, j] > threshold else "black",
+            )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

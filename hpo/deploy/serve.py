@@ -1,0 +1,221 @@
+"""`hpo serve` (MLflow's scoring server) and `hpo predict` (batch files, same pyfunc model).
+
+Both take any model URI; `predict` checks the number of features against the model's
+signature first, so a wrong file is a one-line error (exit 2), not a TensorFlow traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from hpo.errors import UserInputError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5001
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def serve_command(
+    model_uri: str, host: str, port: int, tracking_uri: str, workers: int = 1
+) -> tuple[list[str], dict[str, str]]:
+    """`mlflow models serve` with the local environment, and the env it needs."""
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--env-manager",
+        "local",
+    ]
+    env = dict(os.environ)
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env["MLFLOW_REGISTRY_URI"] = tracking_uri
+    # MLflow starts `uvicorn` through bash: it must be found beside this interpreter
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return command, env
+
+
+def serve(model_uri: str, host: str, port: int, tracking_uri: str | None, workers: int) -> NoReturn:
+    """Check the URI and the port, then become the MLflow scoring server (exec: signals and
+    the exit code are the server's own)."""
+    from hpo.tracking.registry import Registry
+
+    registry = Registry(tracking_uri)
+    registry.resolve(model_uri)
+    if not _port_free(host, port):
+        raise UserInputError(f"port {port} on {host} is in use", field="--port")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"hpo: warning: serving on {host}: reachable from other machines", file=sys.stderr)
+    command, env = serve_command(model_uri, host, port, registry.uri, workers)
+    print(
+        f"hpo: serving {model_uri} at http://{host}:{port}/invocations (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)
+
+
+# ---------------------------------------------------------------------------- predict
+
+
+@dataclass(frozen=True)
+class Predictions:
+    labels: np.ndarray
+    probabilities: np.ndarray
+
+    def csv(self) -> str:
+        k = self.probabilities.shape[1]
+        lines = [",".join(["label", *(f"prob_{i}" for i in range(k))])]
+        for label, row in zip(self.labels, self.probabilities, strict=True):
+            lines.append(",".join([str(int(label)), *(f"{p:.6g}" for p in row)]))
+        return "\n".join(lines) + "\n"
+
+
+def read_input(path: Path) -> np.ndarray:
+    """Rows from a CSV (a header row is optional) or an NPZ (array `x`, or its only array)."""
+    if not path.is_file():
+        raise UserInputError("file not found", source=str(path))
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        try:
+            arrays = np.load(path, allow_pickle=False)
+        except Exception as err:
+            raise UserInputError(f"cannot read npz: {err}", source=str(path)) from None
+        names = list(arrays.files)
+        key = "x" if "x" in names else (names[0] if len(names) == 1 else None)
+        if key is None:
+            raise UserInputError(
+                f"name the rows 'x' (arrays: {', '.join(names) or 'none'})", source=str(path)
+            )
+        try:
+            return np.asarray(arrays[key])
+        except ValueError as err:  # object arrays need pickle, which is never allowed
+            raise UserInputError(f"cannot read npz: {err}", source=str(path)) from None
+    if suffix == ".csv":
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(path, header=None)
+            if len(frame) and not _numeric_header(frame.iloc[0]):
+                frame = pd.read_csv(path)  # the first line names the columns
+        except Exception as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise UserInputError(f"cannot read csv: {first}", source=str(path)) from None
+        if frame.empty:
+            raise UserInputError("no rows", source=str(path))
+        if all(pd.api.types.is_numeric_dtype(t) for t in frame.dtypes):
+            x = frame.to_numpy(dtype=np.float32)
+            if np.isnan(x).any():
+                raise UserInputError("missing values in the rows", source=str(path))
+            return x
+        return frame.astype(str).to_numpy(dtype=object)
+    raise UserInputError("input must be a .csv or .npz file", source=str(path))
+
+
+def _numeric_header(cells: Any) -> bool:
+    """True when every cell of a first line reads as a number (so it is a row, not names)."""
+    try:
+        [float(c) for c in cells]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def expected_input(model: Any) -> tuple[tuple[int, ...] | None, bool]:
+    """(per-row shape, takes strings) from the model's signature; None when unknown."""
+    schema = model.metadata.get_input_schema()
+    if schema is None or not schema.inputs:
+        return None, False
+    spec = schema.inputs[0]
+    shape = getattr(spec, "shape", None)
+    dtype = getattr(spec, "type", None)
+    is_text = dtype is not None and np.dtype(dtype).kind in ("U", "S", "O")
+    if shape is None:
+        return None, is_text
+    return tuple(int(d) for d in shape[1:]), is_text
+
+
+def fit_to_model(x: np.ndarray, shape: tuple[int, ...] | None, is_text: bool) -> np.ndarray:
+    """Reshape flat rows to the model's per-row shape; refuse a wrong feature count."""
+    if is_text:
+        if x.ndim == 2 and x.shape[1] != 1:
+            raise UserInputError(f"the model takes one text column, the input has {x.shape[1]}")
+        return np.asarray(x.reshape(len(x)), dtype=str)
+    if x.dtype == object or not np.issubdtype(x.dtype, np.number):
+        raise UserInputError("the rows are not all numbers")
+    x = x.astype(np.float32)
+    if shape is None or any(d < 0 for d in shape):
+        return x
+    want = math.prod(shape)
+    have = math.prod(x.shape[1:]) if x.ndim > 1 else 1
+    if have != want:
+        raise UserInputError(
+            f"the input has {have} features per row, the model expects {want} (shape {list(shape)})"
+        )
+    return x.reshape((len(x), *shape))
+
+
+def predict_file(model_uri: str, input_path: str, tracking_uri: str | None) -> Predictions:
+    from hpo.tracking.registry import Registry
+
+    registry = Registry(tracking_uri)
+    registry.resolve(model_uri)
+    x_raw = read_input(Path(input_path))
+    model = registry.load_pyfunc(model_uri)
+    shape, is_text = expected_input(model)
+    x = fit_to_model(x_raw, shape, is_text)
+    # Keras prints a progress bar on stdout; stdout belongs to the predictions
+    with contextlib.redirect_stdout(io.StringIO()):
+        output = model.predict(x)
+    probs = np.asarray(output, dtype=np.float64)
+    if probs.ndim == 1:
+        probs = probs[:, np.newaxis]
+    return Predictions(probs.argmax(axis=1), probs)
+
+
+def check_output(output: str | None) -> None:
+    """Refuse an output format we cannot write before the model is even loaded."""
+    if output is not None and Path(output).suffix.lower() not in (".csv", ".npz"):
+        raise UserInputError("output must end in .csv or .npz", field="--output")
+
+
+def write_predictions(result: Predictions, output: str | None) -> str | None:
+    """CSV on stdout (returned) or to a .csv / .npz file (labels, probabilities)."""
+    if output is None:
+        return result.csv()
+    check_output(output)
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".npz":
+        np.savez(path, labels=result.labels, probabilities=result.probabilities)
+    else:
+        path.write_text(result.csv(), encoding="utf-8")
+    return None

@@ -1,0 +1,128 @@
+"""Grid search: every combination of discretised parameter values, in a documented order.
+
+Ranges are discretised to `grid_points` values (default 3; log-spaced for log parameters;
+overridable per parameter with `grid_points` or explicit `values`). Candidates are
+enumerated like nested for-loops in search-space order, the LAST parameter changing
+fastest; a conditional parameter only varies where it is active, so no two candidates
+are the same trial. Each candidate is then evaluated by scikit-learn's `GridSearchCV` over
+a SciKeras classifier in the training process (see hpo/grid_search.py), so every candidate
+becomes a trial run the moment it finishes, and a re-run of the study skips candidates
+already in the ledger.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from hpo.config.space import Param, Scalar, SearchSpace
+from hpo.search.base import Capabilities, Strategy, StrategyOptions, TrialRequest
+
+
+class SearchExhausted(Exception):
+    """Every candidate of the grid has been asked for."""
+
+
+class GridOptions(StrategyOptions):
+    grid_points: int = Field(default=3, ge=1, description="values per range parameter")
+    cv: Literal["validation"] | int = Field(
+        default="validation",
+        description="'validation': the sweep's own validation split (PredefinedSplit); "
+        "an int k: stratified k-fold on train + validation",
+    )
+    n_jobs: int = Field(default=1, ge=1, description="GridSearchCV's n_jobs (folds in parallel)")
+
+
+def grid_values(param: Param, default_points: int) -> list[Scalar]:
+    """The values a parameter takes in the grid."""
+    if param.kind == "fixed":
+        return [param.value]
+    if param.kind == "categorical":
+        return list(param.choices)
+    if param.grid_values is not None:
+        values: list[Any] = list(param.grid_values)
+    else:
+        assert param.low is not None and param.high is not None
+        points = param.grid_points or default_points
+        if points == 1:
+            values = [param.default()]
+        elif param.log:
+            values = list(np.geomspace(param.low, param.high, points))
+        else:
+            values = list(np.linspace(param.low, param.high, points))
+        if param.step:
+            values = [param.low + round((v - param.low) / param.step) * param.step for v in values]
+    cast: Any = round if param.kind == "int" else float
+    return list(dict.fromkeys(cast(v) for v in values))  # in order, without duplicates
+
+
+def enumerate_grid(space: SearchSpace, default_points: int) -> Iterator[dict[str, Any]]:
+    """Every candidate, lazily (a grid can be far larger than any budget)."""
+    values = {p.name: grid_values(p, default_points) for p in space.params}
+
+    def walk(index: int, assigned: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if index == len(space.params):
+            yield dict(assigned)
+            return
+        param = space.params[index]
+        if param.condition is not None and not param.condition.holds(assigned):
+            yield from walk(index + 1, assigned)
+            return
+        for value in values[param.name]:
+            assigned[param.name] = value
+            yield from walk(index + 1, assigned)
+            del assigned[param.name]
+
+    yield from walk(0, {})
+
+
+def grid_size(space: SearchSpace, default_points: int) -> int:
+    return sum(1 for _ in enumerate_grid(space, default_points))
+
+
+def _key(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, repr(_normal(v))) for k, v in params.items()))
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return int(value)
+    if isinstance(value, float):
+        return round(value, 12)
+    return value
+
+
+class GridStrategy(Strategy):
+    name = "grid"
+    Options = GridOptions
+    capabilities = Capabilities(
+        pruning=False,
+        multi_objective=False,
+        notes="ranges discretised to grid_points values; trials run through GridSearchCV",
+    )
+
+    def attach(self, ledger: Any) -> None:
+        super().attach(ledger)
+        opts = self.options
+        assert isinstance(opts, GridOptions)
+        self._candidates = enumerate_grid(self.space, opts.grid_points)
+
+    @property
+    def size(self) -> int:
+        opts = self.options
+        assert isinstance(opts, GridOptions)
+        return grid_size(self.space, opts.grid_points)
+
+    def ask(self) -> TrialRequest:
+        ledger = self.ledger
+        done = {_key(t.params) for t in ledger.trials() if not t.interrupted}
+        for candidate in self._candidates:
+            if _key(candidate) in done:
+                continue  # evaluated by an earlier run of this study
+            trial, params = ledger.ask_fixed(self.space, candidate)
+            return TrialRequest(trial.number, params)
+        raise SearchExhausted(f"all {self.size} grid candidates have been evaluated")

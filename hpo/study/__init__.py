@@ -1,0 +1,1 @@
+"""Mechanism: the study ledger (an Optuna study for every strategy) and its storage."""

@@ -1,0 +1,1 @@
+"""Orchestration: the ask -> train -> tell loop, its process pool and listeners."""

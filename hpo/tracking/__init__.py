@@ -1,0 +1,1 @@
+"""Mechanism: everything hpo writes to and reads from MLflow (the only mlflow importer)."""

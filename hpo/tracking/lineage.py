@@ -1,0 +1,50 @@
+"""From a trial run back to the exact data split it was trained on.
+
+Promotion evaluates on the test split and export checks parity on validation rows, so both
+rebuild the split from the sweep's `config.yaml` and refuse when the data fingerprint no
+longer matches the sweep's `hpo.data_sha256` (the rows would not be the same ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+from pydantic import ValidationError
+
+from hpo.config.experiment import Experiment
+from hpo.data.dataset import Dataset, load_dataset
+from hpo.errors import UserInputError
+from hpo.tracking.registry import RunLineage
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    experiment: Experiment
+    dataset: Dataset
+
+    @property
+    def average(self) -> str:
+        """The averaging of the sweep's (first) objective: test metrics use the same one."""
+        objective = self.experiment.objective
+        first = objective[0] if isinstance(objective, list) else objective
+        return str(first.average)
+
+
+def trained_on(lineage: RunLineage) -> TrainedOn:
+    """The sweep's resolved config and its data split, checked against the fingerprint."""
+    where = f"sweep run {lineage.sweep_run_id} config.yaml"
+    try:
+        experiment = Experiment.model_validate(yaml.safe_load(lineage.config_yaml))
+    except (ValidationError, yaml.YAMLError) as err:
+        first = str(err).splitlines()[0]
+        raise UserInputError(f"cannot read the sweep's config: {first}", source=where) from None
+    dataset = load_dataset(experiment.data, experiment.seed)
+    expected = lineage.sweep_tags.get("hpo.data_sha256")
+    if expected and expected != dataset.fingerprint:
+        raise UserInputError(
+            "the data changed since the sweep ran (fingerprint differs from hpo.data_sha256); "
+            "its validation and test rows cannot be rebuilt",
+            source=where,
+        )
+    return TrainedOn(experiment, dataset)

@@ -1,0 +1,1 @@
+"""Mechanism: one trial in a training process: build, fit, evaluate, prune."""

@@ -1,0 +1,170 @@
+"""The trial pipeline: build -> fit -> evaluate, the one place every strategy trains.
+
+It knows nothing of strategies or MLflow: parameters in, a `TrialResult` out (KerasTuner's
+split of "what to try" from "how to train").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hpo.config.experiment import Experiment
+from hpo.data.dataset import Dataset
+from hpo.metrics import classification_metrics
+
+EpochHook = Callable[[int, "Any"], None]
+PREDICT_CHUNK = 4096
+
+
+class TrialFailed(Exception):
+    """A trial that cannot produce a score (NaN loss, NaN predictions, builder error)."""
+
+
+@dataclass
+class TrialResult:
+    state: str  # COMPLETE | PRUNED | FAIL
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    build_seconds: float = 0.0
+    trial_seconds: float = 0.0
+    n_params: int = 0
+    epochs_run: int = 0
+    error: str | None = None
+    model_dir: str | None = None  # an MLflow Keras model saved by the worker, to upload
+    pruned_epoch: int | None = None
+    worker_pid: int = 0
+    # validation confusion matrix (rows: true class): the sweep report reads it instead of
+    # loading the best model into the orchestrator (a TensorFlow import)
+    confusion: list[list[int]] | None = None
+
+    def scores(self) -> dict[str, float]:
+        """Validation metrics plus the costs an objective or constraint may name."""
+        if self.state == "FAIL":
+            return dict(self.metrics)
+        return {**self.metrics, "n_params": float(self.n_params), "fit_seconds": self.fit_seconds}
+
+    def value(self, metric: str) -> float | None:
+        value = self.scores().get(metric)
+        return value if value is not None and math.isfinite(value) else None
+
+
+def predict_labels(model: Any, x: np.ndarray) -> np.ndarray:
+    """Class predictions by direct calls: far cheaper than `model.predict` on small data."""
+    chunks = [
+        np.asarray(model(x[i : i + PREDICT_CHUNK], training=False))
+        for i in range(0, len(x), PREDICT_CHUNK)
+    ]
+    probs = np.concatenate(chunks)
+    if not np.isfinite(probs).all():
+        raise TrialFailed("the model predicts NaN")
+    return probs.argmax(axis=1)
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+    return [[int(v) for v in row] for row in matrix]
+
+
+def builder_kwargs(builder: Callable[..., Any], dataset: Dataset) -> dict[str, Any]:
+    """Keyword extras for a builder that asks for them: `x_train` (the train split only, so
+    a vocabulary or normalization is never fitted on validation or test rows)."""
+    import inspect
+
+    try:
+        accepted = inspect.signature(builder).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: the plain signature
+        return {}
+    if any(p.name == "x_train" or p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted):
+        return {"x_train": dataset.x_train}
+    return {}
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
+
+
+def train_and_evaluate(
+    experiment: Experiment,
+    dataset: Dataset,
+    params: Mapping[str, Any],
+    *,
+    seed: int,
+    builder: Callable[..., Any],
+    extra_callbacks: list[Any] | None = None,
+) -> tuple[TrialResult, Any]:
+    """Run one trial; returns the result and the trained model (None if it failed)."""
+    import keras
+
+    started = time.perf_counter()
+    result = TrialResult(state="FAIL", worker_pid=os.getpid())
+    model = None
+    try:
+        # free_memory=True runs gc.collect(): 0.2-0.35 s a trial; recycled workers bound memory
+        keras.backend.clear_session(free_memory=False)
+        keras.utils.set_random_seed(seed)
+        model = builder(
+            params, dataset.input_shape, dataset.n_classes, **builder_kwargs(builder, dataset)
+        )
+        result.n_params = int(model.count_params())
+        result.build_seconds = time.perf_counter() - started
+
+        budget = experiment.budget
+        callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]
+        if budget.early_stopping_patience:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss",
+                    patience=budget.early_stopping_patience,
+                    restore_best_weights=True,
+                )
+            )
+        callbacks.extend(extra_callbacks or [])
+        fit_start = time.perf_counter()
+        history = model.fit(
+            dataset.x_train,
+            dataset.y_train,
+            validation_data=(dataset.x_val, dataset.y_val),
+            epochs=budget.epochs,
+            batch_size=int(params.get("batch_size", budget.batch_size)),
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=True,
+        )
+        result.fit_seconds = time.perf_counter() - fit_start
+        result.history = {
+            key: [float(v) for v in values]
+            for key, values in history.history.items()
+            if key in ("loss", "val_loss", "accuracy", "val_accuracy")
+        }
+        losses = result.history.get("loss", [])
+        result.epochs_run = len(losses)
+        if any(not math.isfinite(v) for v in losses):
+            bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+            raise TrialFailed(f"loss became NaN at epoch {bad}")
+
+        predict_start = time.perf_counter()
+        y_pred = predict_labels(model, dataset.x_val)
+        result.predict_seconds = time.perf_counter() - predict_start
+        result.metrics = classification_metrics(dataset.y_val, y_pred, experiment.primary.average)
+        result.confusion = confusion_counts(dataset.y_val, y_pred, dataset.n_classes)
+        result.state = "COMPLETE"
+    except TrialFailed as err:
+        result.error = str(err)
+        model = None
+    except Exception as err:  # a user's builder can raise anything; the sweep goes on
+        result.error = one_line(err)
+        model = None
+    result.trial_seconds = time.perf_counter() - started
+    return result, model

@@ -1,0 +1,163 @@
+"""One grid candidate through scikit-learn's GridSearchCV over a SciKeras classifier.
+
+Runs in the training process. The classifier builds its Keras model with the shared model
+factory (routed parameters: `model__units`, `model__learning_rate`, ...), so a grid trial
+trains the same model any other strategy would. By default the cross-validation is the
+sweep's own split (`PredefinedSplit`: fit on train, score on validation); with `cv: k` it is
+stratified k-fold on train + validation, and `<metric>_std` gives the spread over folds.
+The test split is never touched.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+from scikeras.wrappers import KerasClassifier
+from sklearn.metrics import accuracy_score, make_scorer, precision_score, recall_score
+from sklearn.metrics import f1_score as sk_f1
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, StratifiedKFold
+
+from hpo.config.experiment import Experiment
+from hpo.data.dataset import Dataset
+from hpo.metrics import METRIC_NAMES
+from hpo.trial.pipeline import TrialFailed, TrialResult, one_line
+
+
+class HpoKerasClassifier(KerasClassifier):
+    """SciKeras' classifier, recognised as a classifier by scikit-learn >= 1.6.
+
+    scikeras 0.13 (its last release) lists BaseWrapper before ClassifierMixin, so with
+    scikit-learn's estimator tags `is_classifier()` is False and an integer `cv` silently
+    becomes KFold instead of StratifiedKFold. Setting the tag restores stratification.
+    """
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        return tags
+
+
+def factory_model(
+    builder_name: str,
+    meta: Mapping[str, Any],
+    compile_kwargs: Any = None,
+    params: Any = None,
+    **model_params: Any,
+) -> keras.Model:
+    """SciKeras' `model=` function (bound with functools.partial, so joblib can pickle it):
+    builds a compiled model with the shared factory from the routed `model__*` parameters.
+    SciKeras also passes its own `compile_kwargs` and `params`; the factory compiles itself.
+    """
+    from hpo.models import get_builder
+
+    input_shape = tuple(int(d) for d in meta["X_shape_"][1:])
+    return get_builder(builder_name)(model_params, input_shape, int(meta["n_classes_"]))
+
+
+# per-fit records filled by EpochRecorder (fits run in this process when n_jobs == 1)
+_records: list[dict[str, Any]] = []
+_validation: dict[str, np.ndarray] = {}
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Keeps each fold's per-epoch losses (and the model) for the trial's MLflow run."""
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        _records.append({"loss": [], "val_loss": [], "model": self.model})
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        record = _records[-1]
+        record["loss"].append(float((logs or {}).get("loss", math.nan)))
+        if _validation:
+            val = self.model.evaluate(_validation["x"], _validation["y"], verbose=0)
+            record["val_loss"].append(float(val[0] if isinstance(val, list) else val))
+
+
+def _scorers(average: str) -> dict[str, Any]:
+    def scorer(metric: Any) -> Any:
+        return make_scorer(metric, average=average, zero_division=0)
+
+    return {
+        "accuracy": make_scorer(accuracy_score),
+        "precision": scorer(precision_score),
+        "recall": scorer(recall_score),
+        "f1": scorer(sk_f1),
+    }
+
+
+def evaluate_candidate(
+    experiment: Experiment,
+    dataset: Dataset,
+    params: Mapping[str, Any],
+    *,
+    seed: int,
+    cv: str | int,
+    n_jobs: int,
+) -> tuple[TrialResult, Any]:
+    """GridSearchCV on exactly this candidate; the model comes back for the validation
+    split (it was fitted on the train split, like any other strategy's model)."""
+    started = time.perf_counter()
+    result = TrialResult(state="FAIL")
+    x = np.concatenate([dataset.x_train, dataset.x_val])
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    if cv == "validation":
+        splitter: Any = PredefinedSplit(
+            np.r_[np.full(len(dataset.y_train), -1), np.zeros(len(dataset.y_val), dtype=int)]
+        )
+        _validation.update(x=dataset.x_val, y=dataset.y_val)
+    else:
+        splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
+        _validation.clear()
+    batch_size = int(params.get("batch_size", experiment.budget.batch_size))
+    grid = {f"model__{k}": [v] for k, v in params.items() if k != "batch_size"}
+    estimator = HpoKerasClassifier(
+        model=functools.partial(factory_model, experiment.model.builder),
+        epochs=experiment.budget.epochs,
+        batch_size=batch_size,
+        verbose=0,
+        random_state=seed,
+        callbacks=[EpochRecorder, keras.callbacks.TerminateOnNaN],
+    )
+    search = GridSearchCV(
+        estimator,
+        grid,
+        scoring=_scorers(experiment.primary.average),
+        cv=splitter,
+        refit=False,
+        n_jobs=n_jobs,
+        error_score="raise",
+    )
+    _records.clear()
+    model = None
+    try:
+        keras.backend.clear_session(free_memory=False)
+        keras.utils.set_random_seed(seed)
+        search.fit(x, y)
+        results = search.cv_results_
+        folds = splitter.get_n_splits()
+        for name in METRIC_NAMES:
+            result.metrics[name] = float(results[f"mean_test_{name}"][0])
+            result.metrics[f"{name}_std"] = float(results[f"std_test_{name}"][0])
+        result.fit_seconds = float(results["mean_fit_time"][0]) * folds
+        result.predict_seconds = float(results["mean_score_time"][0]) * folds
+        if _records:
+            last = _records[-1]
+            result.history = {"loss": last["loss"], "val_loss": last["val_loss"]}
+            result.epochs_run = len(last["loss"])
+            result.n_params = int(last["model"].count_params())
+            if any(not math.isfinite(v) for v in last["loss"]):
+                raise TrialFailed("loss became NaN")
+            model = last["model"] if cv == "validation" else None
+        result.state = "COMPLETE"
+    except TrialFailed as err:
+        result.error = str(err)
+    except Exception as err:
+        result.error = one_line(err)
+    result.trial_seconds = time.perf_counter() - started
+    return result, model
