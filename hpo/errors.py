@@ -43,3 +43,16 @@ class GateFailed(HpoError):
     """
 
     exit_code = 1
+
+
+def first_line(err: BaseException, *, limit: int = 300, with_type: bool = False) -> str:
+    """The first non-empty line of an error, cut to `limit` characters (the type when empty).
+
+    Library errors (pandas, MLflow, TensorFlow) carry pages of context; a user-facing message
+    and a logged `hpo.error` tag keep only the line that says what went wrong.
+    """
+    lines = str(err).strip().splitlines()
+    if not lines:
+        return type(err).__name__
+    line = lines[0][:limit]
+    return f"{type(err).__name__}: {line}" if with_type else line

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, first_line
 
 
 def auto_report(summary: Any, tracking_uri: str) -> None:
@@ -31,7 +31,7 @@ def auto_report(summary: Any, tracking_uri: str) -> None:
         with contextlib.redirect_stdout(sys.stderr):
             report = log_sweep_report(summary.experiment, summary.study, tracking_uri)
     except Exception as err:
-        first = (str(err).splitlines() or [""])[0][:200]
+        first = first_line(err, limit=200)
         click.echo(f"hpo: warning: the sweep report was not written: {first}", err=True)
         return
     for message in report.warnings:

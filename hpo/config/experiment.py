@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
-from hpo.errors import UserInputError
+from hpo.errors import UserInputError, first_line
 
 METRICS = ("accuracy", "precision", "recall", "f1")
 Metric = Literal["accuracy", "precision", "recall", "f1"]
@@ -335,7 +335,7 @@ def read_yaml(path: Path, *, field: str | None = None) -> Any:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        problem = getattr(err, "problem", None) or first_line(err)
         raise UserInputError(f"invalid YAML: {where}{problem}", source=str(path)) from None
 
 

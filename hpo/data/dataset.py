@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from hpo.config.experiment import DataConfig
-from hpo.errors import UserInputError
+from hpo.errors import UserInputError, first_line
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _table(config: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     try:
         frame = pd.read_csv(path) if config.source == "csv" else pd.read_parquet(path)
     except Exception as err:  # pandas raises many types for unreadable files
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = first_line(err)
         raise UserInputError(f"cannot read {config.source}: {first}", source=str(path)) from None
     target = config.target or "target"
     if target not in frame.columns:
@@ -180,7 +180,7 @@ def _text_csv(config: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     try:
         frame = pd.read_csv(path)
     except Exception as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = first_line(err)
         raise UserInputError(f"cannot read csv: {first}", source=str(path)) from None
     columns = ", ".join(map(str, frame.columns[:20]))
     text_column = config.text_column or "text"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo.errors import GateFailed, UserInputError
+from hpo.errors import GateFailed, UserInputError, first_line
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 QUANTIZE = ("none", "dynamic", "float16", "int8")
@@ -256,7 +256,7 @@ def export_model(
     try:
         predict = _write(fmt, model, target, quantize, data.x_train)
     except (ValueError, RuntimeError, TypeError, NotImplementedError) as err:
-        line = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        line = first_line(err)
         raise UserInputError(f"{fmt} conversion failed: {line}", field=model_uri) from None
     exported = _probabilities(predict, x_val)
 

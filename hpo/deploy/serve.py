@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from hpo.errors import UserInputError
+from hpo.errors import UserInputError, first_line
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001
@@ -127,7 +127,7 @@ def read_input(path: Path) -> np.ndarray:
             if len(frame) and not _numeric_header(frame.iloc[0]):
                 frame = pd.read_csv(path)  # the first line names the columns
         except Exception as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            first = first_line(err)
             raise UserInputError(f"cannot read csv: {first}", source=str(path)) from None
         if frame.empty:
             raise UserInputError("no rows", source=str(path))

@@ -30,7 +30,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.config.space import Param, SearchSpace
-from hpo.errors import UserInputError
+from hpo.errors import UserInputError, first_line
 from hpo.study.retry import Backoff, Retrying, is_transient
 
 DEFAULT_LEDGER = "hpo-ledger.journal"
@@ -164,7 +164,7 @@ def make_storage(
                         url=with_driver(url), engine_kwargs={"pool_pre_ping": True}, **beat
                     )
             except Exception as err:  # sqlalchemy raises many kinds; one line is what users need
-                message = mask_secrets(str(err).splitlines()[0])
+                message = mask_secrets(first_line(err))
                 if attempt == 4 or "import DB access module" in message:
                     raise UserInputError(
                         f"cannot open the ledger storage: {message}",

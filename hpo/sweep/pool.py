@@ -23,8 +23,8 @@ from typing import Any
 from hpo.config.experiment import Experiment
 from hpo.config.selection import is_better
 from hpo.data.dataset import Dataset
-from hpo.errors import UserInputError
-from hpo.trial.pipeline import TrialResult, one_line
+from hpo.errors import UserInputError, first_line
+from hpo.trial.pipeline import TrialResult
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _run_task(task: TrialTask) -> TrialResult:
             save_keras_model(model, dataset.x_val, path)
             result.model_dir = path
         except Exception as err:  # a saving failure must not lose the trial's metrics
-            result.error = f"model not saved: {one_line(err)}"
+            result.error = f"model not saved: {first_line(err, with_type=True)}"
     return result
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset, load_dataset
-from hpo.errors import UserInputError
+from hpo.errors import UserInputError, first_line
 from hpo.tracking.registry import RunLineage
 
 
@@ -37,7 +37,7 @@ def trained_on(lineage: RunLineage) -> TrainedOn:
     try:
         experiment = Experiment.model_validate(yaml.safe_load(lineage.config_yaml))
     except (ValidationError, yaml.YAMLError) as err:
-        first = str(err).splitlines()[0]
+        first = first_line(err)
         raise UserInputError(f"cannot read the sweep's config: {first}", source=where) from None
     dataset = load_dataset(experiment.data, experiment.seed)
     expected = lineage.sweep_tags.get("hpo.data_sha256")

@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 
-from hpo.errors import UserInputError
+from hpo.errors import UserInputError, first_line
 from hpo.tracking.runs import MODEL_ARTIFACT, resolve_tracking_uri
 
 CARD_DIR = "model_card"
@@ -82,11 +82,6 @@ def check_alias(alias: str) -> str:
 
 def _missing(err: MlflowException) -> bool:
     return getattr(err, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:300] if lines else type(err).__name__
 
 
 class Registry:
@@ -170,7 +165,7 @@ class Registry:
                     raise UserInputError(f"model {name!r} has no versions", field=uri)
                 mv = max(versions, key=lambda v: int(v.version))
         except MlflowException as err:
-            raise UserInputError(_first_line(err), field=uri) from None
+            raise UserInputError(first_line(err), field=uri) from None
         return ModelRef(uri, mv.run_id or None, name=name, version=str(mv.version))
 
     def _registered_model(self, name: str, uri: str) -> None:
@@ -235,7 +230,7 @@ class Registry:
             return mlflow.keras.load_model(uri)
         except MlflowException as err:
             raise UserInputError(
-                f"cannot load a Keras model: {_first_line(err)}", field=uri
+                f"cannot load a Keras model: {first_line(err)}", field=uri
             ) from None
 
     def load_pyfunc(self, uri: str) -> Any:
@@ -245,7 +240,7 @@ class Registry:
         try:
             return mlflow.pyfunc.load_model(uri)
         except MlflowException as err:
-            raise UserInputError(f"cannot load the model: {_first_line(err)}", field=uri) from None
+            raise UserInputError(f"cannot load the model: {first_line(err)}", field=uri) from None
 
     # ------------------------------------------------------------------ run writes
 

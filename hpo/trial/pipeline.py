@@ -17,6 +17,7 @@ import numpy as np
 
 from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset
+from hpo.errors import first_line
 from hpo.metrics import classification_metrics
 
 EpochHook = Callable[[int, "Any"], None]
@@ -90,11 +91,6 @@ def builder_kwargs(builder: Callable[..., Any], dataset: Dataset) -> dict[str, A
     return {}
 
 
-def one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
-
-
 def train_and_evaluate(
     experiment: Experiment,
     dataset: Dataset,
@@ -164,7 +160,7 @@ def train_and_evaluate(
         result.error = str(err)
         model = None
     except Exception as err:  # a user's builder can raise anything; the sweep goes on
-        result.error = one_line(err)
+        result.error = first_line(err, with_type=True)
         model = None
     result.trial_seconds = time.perf_counter() - started
     return result, model

@@ -25,8 +25,9 @@ from sklearn.model_selection import GridSearchCV, PredefinedSplit, StratifiedKFo
 
 from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset
+from hpo.errors import first_line
 from hpo.metrics import METRIC_NAMES
-from hpo.trial.pipeline import TrialFailed, TrialResult, one_line
+from hpo.trial.pipeline import TrialFailed, TrialResult
 
 
 class HpoKerasClassifier(KerasClassifier):
@@ -158,6 +159,6 @@ def evaluate_candidate(
     except TrialFailed as err:
         result.error = str(err)
     except Exception as err:
-        result.error = one_line(err)
+        result.error = first_line(err, with_type=True)
     result.trial_seconds = time.perf_counter() - started
     return result, model
