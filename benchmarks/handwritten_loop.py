@@ -26,7 +26,7 @@ from hpo.config.experiment import load_experiment  # noqa: E402
 from hpo.data.dataset import load_dataset  # noqa: E402
 from hpo.metrics import classification_metrics  # noqa: E402
 from hpo.models.mlp import build  # noqa: E402
-from hpo.study.ledger import suggest  # noqa: E402
+from hpo.study.distributions import suggest  # noqa: E402
 
 
 def main(config_path: str, trials: int, epochs: int) -> None:

@@ -4,6 +4,11 @@ Runs `hpo run` for 200 trials x 1 epoch of the digits MLP, samples the resident 
 (VmRSS) of the orchestrator and of every training process twice a second, and reports for
 each process its RSS when the 10th trial (of the sweep, or of that worker) finished and its
 maximum afterwards. Workers are recycled every `budget.recycle_after` trials (default 50).
+
+It also reports the gap between consecutive trials: from the end of one trial's training to
+the start of the next one's (start = the ledger's completion time minus the trial's own
+`trial_seconds`), and the gap at every recycle (target: under 1 s; the replacement process
+is warmed up while the old one trains its last trial).
 Usage: python benchmarks/memory.py [--trials 200] [--recycle-after 50]
 """
 
@@ -16,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 import yaml
@@ -88,6 +94,7 @@ def main() -> None:
             (r for r in runs if r.data.tags.get("hpo.kind") == "trial"),
             key=lambda r: r.info.end_time,
         )
+        completed = completion_times(Path(tmp) / "hpo-ledger.journal", "mem")
     by_worker: dict[int, list[float]] = defaultdict(list)
     for run in trials:
         by_worker[int(run.data.tags["hpo.worker_pid"])].append(run.info.end_time / 1000)
@@ -112,6 +119,50 @@ def main() -> None:
         rows[f"worker {pid}"] = report(pid, f"worker {pid} ({len(ends)} trials)", tenth)
     worst = max((r.get("growth_mb", 0.0) for r in rows.values()), default=0.0)
     print(f"largest growth past trial 10: {worst:.0f} MB (limit 300 MB)")
+    report_gaps(trials, completed)
+
+
+def completion_times(journal: Path, study: str) -> dict[int, float]:
+    """Trial number -> when the ledger recorded its result (epoch seconds)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    trials = optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+    return {t.number: t.datetime_complete.timestamp() for t in trials if t.datetime_complete}
+
+
+def report_gaps(runs: list, completed: dict[int, float]) -> None:
+    """The idle time between consecutive trials (one worker), and its maximum at recycles."""
+    rows = []
+    for run in runs:
+        number = int(run.data.tags["hpo.trial"])
+        seconds = run.data.metrics.get("trial_seconds")
+        if number in completed and seconds is not None:
+            rows.append((number, completed[number] - seconds, completed[number], run))
+    rows.sort(key=lambda row: row[0])
+    gaps = []  # (trial number, gap before it, whether a new process trained it)
+    for (_, _, prev_end, prev), (number, start, _, run) in pairwise(rows):
+        recycled = run.data.tags.get("hpo.worker_pid") != prev.data.tags.get("hpo.worker_pid")
+        gaps.append((number, start - prev_end, recycled))
+    if not gaps:
+        return
+    steady = [gap for _, gap, recycled in gaps if not recycled]
+    if steady:
+        steady.sort()
+        print(
+            f"gap between trials (no recycle): median {steady[len(steady) // 2]:.3f} s, "
+            f"max {steady[-1]:.3f} s"
+        )
+    for number, gap, recycled in gaps:
+        if recycled:
+            near = [g for n, g, _ in gaps if abs(n - number) <= 1]
+            print(
+                f"recycle before trial {number}: gap {gap:.3f} s (max around it {max(near):.3f} s)"
+            )
+    worst = max((gap for _, gap, recycled in gaps if recycled), default=None)
+    if worst is not None:
+        print(f"largest gap at a recycle: {worst:.3f} s (target < 1 s)")
 
 
 if __name__ == "__main__":

@@ -104,7 +104,8 @@ def _throughput(
 
 def _bookkeeping(storage: str | None, tracking: str, n: int = 30) -> float:
     """Seconds per trial of ledger + tracking work alone (ask, run, tell, log), no training."""
-    from hpo.study.ledger import Heartbeat, Ledger
+    from hpo.study.heartbeat import Heartbeat
+    from hpo.study.ledger import Ledger
     from hpo.tracking.runs import Tracker
 
     ledger = Ledger.open(storage, f"book-{secrets.token_hex(3)}", ["maximize"],

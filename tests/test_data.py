@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hpo.config.experiment import DataConfig
+from hpo.config.experiment import DataConfig, DataSource
 from hpo.data.dataset import Dataset, load_dataset
+from hpo.data.sources import SOURCES, loader
 from hpo.errors import UserInputError
+from tests.conftest import ROOT
 
 
 def _load(seed: int = 0, **fields: Any) -> Dataset:
@@ -409,3 +413,23 @@ def test_csv_missing_target_values_are_rejected(tmp_path: Path) -> None:
     frame.to_csv(path, index=False)
     with pytest.raises(UserInputError):
         _load(source="csv", path=str(path), target="label")
+
+
+# --------------------------------------------------------------------------- source registry
+
+
+def test_every_source_users_can_name_has_a_loader() -> None:
+    assert set(SOURCES) == set(get_args(DataSource))
+    assert all(callable(loader(name)) for name in SOURCES)
+
+
+def test_resolving_every_loader_imports_no_heavy_library() -> None:
+    """Loaders import scikit-learn and pandas only when they load."""
+    code = (
+        "import sys\nfrom hpo.data.sources import SOURCES, loader\n"
+        "[loader(name) for name in SOURCES]\n"
+        "print(','.join(m for m in ('sklearn', 'pandas', 'keras') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

@@ -11,7 +11,8 @@ import optuna
 import pytest
 import sqlalchemy.exc
 
-from hpo.study.retry import Backoff, DatabaseUnavailable, Retrying, is_transient
+from hpo.retry import Backoff
+from hpo.study.retry import DatabaseUnavailable, Retrying, is_transient
 from hpo.trial.pruning import EpochReporter
 
 
@@ -36,7 +37,7 @@ def test_retries_with_doubling_pauses_until_the_database_is_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pauses: list[float] = []
-    monkeypatch.setattr("hpo.study.retry.time.sleep", pauses.append)  # record, do not wait
+    monkeypatch.setattr("hpo.retry.time.sleep", pauses.append)  # record, do not wait
     said: list[str] = []
     attempts = iter([True, True, True, True, False])
 
@@ -98,3 +99,40 @@ def test_pruning_skips_an_epoch_while_the_ledger_is_unreachable() -> None:
     model: Any = None
     assert reporter.after_epoch(0, model) is False  # keeps training, does not crash
     assert reporter.pruned_epoch is None
+
+
+def test_the_one_policy_can_count_attempts_and_hand_back_its_own_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hpo.retry import retry
+    from hpo.study.storage import OPEN_BACKOFF
+
+    pauses: list[float] = []
+    monkeypatch.setattr("hpo.retry.time.sleep", pauses.append)
+    calls: list[int] = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise ValueError(f"attempt {len(calls)}")
+
+    with pytest.raises(ValueError, match="attempt 5"):
+        retry(refused, OPEN_BACKOFF, retry_on=lambda err: True)
+    assert pauses == [0.5, 1.0, 2.0, 4.0]  # the storage factory's five tries
+
+
+def test_opening_a_database_without_its_driver_is_not_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from hpo.errors import UserInputError
+    from hpo.study.storage import make_storage
+
+    if importlib.util.find_spec("pymysql") is not None:
+        pytest.skip("needs a database driver that is not installed")
+    pauses: list[float] = []
+    monkeypatch.setattr("hpo.retry.time.sleep", pauses.append)
+    with pytest.raises(UserInputError) as err:
+        make_storage("mysql+pymysql://bob:s3cret@localhost/db")  # pymysql: not installed
+    assert "import DB access module" in str(err.value) and "s3cret" not in str(err.value)
+    assert pauses == []  # waiting will not install a driver

@@ -66,7 +66,7 @@ def _loaded_predictions(fmt: str, path: str, x: np.ndarray) -> np.ndarray:
 
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         return np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0])
-    from hpo.deploy.export import tflite_interpreter, tflite_predict
+    from hpo.deploy.export.tflite import tflite_interpreter, tflite_predict
 
     return tflite_predict(tflite_interpreter(path), x)
 
@@ -117,7 +117,7 @@ def test_export_each_format_passes_parity(
     if quantize == "none":
         np.testing.assert_allclose(mine, original, atol=1e-4)
     if fmt == "tflite" and quantize == "int8":
-        from hpo.deploy.export import tflite_interpreter
+        from hpo.deploy.export.tflite import tflite_interpreter
 
         details = tflite_interpreter(str(output)).get_input_details()[0]
         assert details["dtype"] == np.int8  # full-integer: for microcontrollers

@@ -11,8 +11,8 @@ import pytest
 
 from hpo.config.space import SearchSpaceSpec, compile_space
 from hpo.search import create_strategy
-from hpo.search.base import Outcome
-from hpo.search.grid import SearchExhausted, enumerate_grid, grid_size, grid_values
+from hpo.search.base import Outcome, SearchExhausted
+from hpo.search.grid import enumerate_grid, grid_size, grid_values
 from hpo.study.ledger import Ledger
 from tests.conftest import tiny_experiment
 

@@ -11,7 +11,10 @@ import pytest
 
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
 from hpo.errors import UserInputError
-from hpo.study.ledger import DEFAULT_LEDGER, Ledger, distribution, make_storage, mask_url, suggest
+from hpo.study.distributions import distribution, suggest
+from hpo.study.ledger import Ledger
+from hpo.study.storage import DEFAULT_LEDGER, make_storage
+from hpo.urls import mask_url
 
 
 def _ledger(tmp_path: Path, directions: tuple[str, ...] = ("maximize",)) -> Ledger:
@@ -265,3 +268,41 @@ def test_directions_mismatch_on_reopen(tmp_path: Path) -> None:
     with pytest.raises(UserInputError):
         _ledger(tmp_path, ("maximize", "minimize"))
     assert _ledger(tmp_path, ("MAXIMIZE",)).name == "study"  # case does not matter
+
+
+# --------------------------------------------------------------------------- in memory
+
+
+def test_in_memory_ledger_serves_every_call_the_sweep_loop_makes() -> None:
+    ledger = Ledger.in_memory("unit", ["maximize"])
+    space = _space()
+    trial, params = ledger.ask_fixed(
+        space, {"lr": 0.01, "opt": "adam", "units": 16, "batch_size": 32}
+    )
+    assert trial.number == 0 and params["lr"] == 0.01
+    number, sampled = ledger.ask_sampled(space)
+    assert number == 1 and space.contains(sampled)
+    ledger.enqueue({"lr": 0.02, "opt": "adam", "units": 8, "batch_size": 32})
+    ledger.set_run_id(0, "run-0")
+    ledger.finish(0, "COMPLETE", [0.5], metrics={"f1": 0.5})
+    ledger.set_attrs({"hpo.sweep_run_id": "sweep"})
+    assert ledger.attrs() == {"hpo.sweep_run_id": "sweep"}
+    assert not ledger.heartbeats and ledger.fail_stale() == [] and ledger.ask_retry(space) is None
+    beat = ledger.heartbeat_thread(1)
+    beat.start()
+    beat.join()
+    with ledger.claim():
+        assert ledger.fail_running("gone") == [1]
+    trials = ledger.trials()
+    assert [(t.state, t.run_id, t.interrupted) for t in trials] == [
+        ("COMPLETE", "run-0", False),
+        ("FAIL", None, True),
+        ("WAITING", None, False),
+    ]
+    assert trials[0].metrics == {"f1": 0.5} and ledger.n_counted() == 1
+    assert ledger.trial_id(1) != ledger.trial_id(0)
+
+
+def test_in_memory_ledger_keeps_directions() -> None:
+    ledger = Ledger.in_memory("pareto", ["maximize", "MINIMIZE"])
+    assert [d.name for d in ledger.study.directions] == ["MAXIMIZE", "MINIMIZE"]

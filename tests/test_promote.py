@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpo.deploy.promote import Where, parse_where, select_trial
-from hpo.tracking.runs import TrialRecord
+from hpo.config.selection import Where, parse_where, select_trial
+from hpo.tracking.reads import TrialRecord
 from tests.models_helpers import SweepDir, error_line, sweep_dir
 
 pytestmark = pytest.mark.slow

@@ -183,7 +183,7 @@ def _finish(process: subprocess.Popen[str], timeout: float = 180) -> dict[str, A
 def _study(databases: tuple[str, str], study: str) -> Any:
     import optuna
 
-    from hpo.study.ledger import with_driver
+    from hpo.urls import with_driver
 
     return optuna.load_study(study_name=study, storage=with_driver(databases[0]))
 
@@ -379,8 +379,9 @@ def proxy() -> Iterator[Any]:
 
 
 def test_the_ledger_rides_out_a_restart_and_gives_up_clearly(databases, proxy):
+    from hpo.retry import Backoff
     from hpo.study.ledger import Ledger
-    from hpo.study.retry import Backoff, DatabaseUnavailable
+    from hpo.study.retry import DatabaseUnavailable
 
     said: list[str] = []
     url = proxy.url(databases[0]).replace("postgres@", "postgres:pw@")
@@ -404,8 +405,9 @@ def test_the_ledger_rides_out_a_restart_and_gives_up_clearly(databases, proxy):
 
 
 def test_after_an_outage_nobody_is_judged_stale_before_a_grace_period(databases, proxy):
-    from hpo.study.ledger import Heartbeat, Ledger
-    from hpo.study.retry import Backoff
+    from hpo.retry import Backoff
+    from hpo.study.heartbeat import Heartbeat
+    from hpo.study.ledger import Ledger
 
     ledger = Ledger.open(
         proxy.url(databases[0]),
@@ -426,7 +428,8 @@ def test_after_an_outage_nobody_is_judged_stale_before_a_grace_period(databases,
 
 
 def test_an_ask_cut_off_by_the_outage_does_not_hold_the_budget(databases):
-    from hpo.study.ledger import Heartbeat, Ledger
+    from hpo.study.heartbeat import Heartbeat
+    from hpo.study.ledger import Ledger
 
     ledger = Ledger.open(
         databases[0], "orphan", ["maximize"], heartbeat=Heartbeat(interval_s=1, grace_s=1)

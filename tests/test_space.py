@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from hpo.config.param_specs import CategoricalSpec
 from hpo.config.space import (
-    CategoricalSpec,
     Condition,
     Param,
     SearchSpace,

@@ -1,59 +1,45 @@
-"""CLI commands from a sweep to production: promote, export, serve, predict.
+"""`hpo promote`, `hpo export`, `hpo serve`, `hpo predict`: from a sweep to production.
 
-Kept apart from hpo/cli.py and registered on its group with `register(main)`. Imports stay
-light (click only): the heavy work is imported inside each command.
+Imports stay light (click only): the model and its libraries load inside each command, which
+also quiets TensorFlow's and MLflow's chatter (`friendly_errors(quiet_libraries=True)`).
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from hpo.errors import HpoError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-tracking_option = click.option(
-    "--tracking-uri",
-    help="MLflow tracking and registry URI (default: sqlite:///mlflow.db).",
+from hpo.cli.errors import friendly_errors
+from hpo.cli.options import (
+    LazyChoice,
+    count_option,
+    experiment_argument,
+    json_option,
+    model_uri_argument,
+    port_option,
+    study_option,
+    tracking_uri_option,
 )
+from hpo.cli.output import echo_result
 
 
-def _quiet_libraries() -> None:
-    """TensorFlow's C++ INFO lines and MLflow's download bars would bury our one-line output."""
-    import os
+def _formats() -> tuple[str, ...]:
+    from hpo.deploy.export import FORMATS
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return FORMATS
 
 
-def _friendly_errors(func: F) -> F:
-    """HpoError -> one line on stderr and its exit code (2 bad input, 1 failed gate)."""
+def _quantizations() -> tuple[str, ...]:
+    from hpo.deploy.export import QUANTIZE
 
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _quiet_libraries()
-        try:
-            return func(*args, **kwargs)
-        except HpoError as err:
-            result = getattr(err, "result", None)
-            if result is not None and kwargs.get("as_json"):
-                click.echo(json.dumps(result.to_json(), default=str))
-            click.echo(f"hpo: error: {err}", err=True)
-            sys.exit(err.exit_code)
-
-    return wrapper  # type: ignore[return-value]
+    return QUANTIZE
 
 
 @click.command()
-@click.argument("experiment")
+@experiment_argument
 @click.option("--model-name", required=True, help="Registered model name.")
-@click.option("--study", help="Study name (default: the latest sweep of EXPERIMENT).")
+@study_option
 @click.option("--metric", help="Metric that picks the trial (default: the sweep objective).")
 @click.option(
     "--where",
@@ -67,52 +53,25 @@ def _friendly_errors(func: F) -> F:
     help="Gate: exit 1 and register nothing when test F1 is below this.",
 )
 @click.option("--force", is_flag=True, help="Move the alias even if the new version is worse.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@tracking_option
-@_friendly_errors
-def promote(
-    experiment: str,
-    model_name: str,
-    study: str | None,
-    metric: str | None,
-    where: tuple[str, ...],
-    alias: str,
-    min_test_f1: float | None,
-    force: bool,
-    as_json: bool,
-    tracking_uri: str | None,
-) -> None:
+@json_option()
+@tracking_uri_option
+@friendly_errors(quiet_libraries=True)
+def promote(as_json: bool, **options: Any) -> None:
     """Register the best trial of a sweep (tested on the held-out split) under an alias."""
-    from hpo.deploy.promote import PromoteOptions, promote, promotion_text
+    from hpo.deploy.promote import PromoteOptions, promotion_text
+    from hpo.deploy.promote import promote as promote_best
 
-    result = promote(
-        PromoteOptions(
-            experiment=experiment,
-            model_name=model_name,
-            study=study,
-            metric=metric,
-            where=where,
-            alias=alias,
-            min_test_f1=min_test_f1,
-            force=force,
-            tracking_uri=tracking_uri,
-        )
-    )
-    click.echo(json.dumps(result.to_json()) if as_json else promotion_text(result))
+    result = promote_best(PromoteOptions(**options))  # the options are PromoteOptions' fields
+    echo_result(result, as_json, promotion_text)
 
 
 @click.command()
-@click.argument("model_uri")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["keras", "savedmodel", "tflite", "onnx"]),
-    required=True,
-)
+@model_uri_argument
+@click.option("--format", "fmt", type=LazyChoice(_formats), required=True)
 @click.option("--output", required=True, help="File (.keras, .tflite, .onnx) or folder.")
 @click.option(
     "--quantize",
-    type=click.Choice(["none", "dynamic", "float16", "int8"]),
+    type=LazyChoice(_quantizations),
     default="none",
     show_default=True,
     help="TFLite only; int8 calibrates on training rows.",
@@ -127,9 +86,9 @@ def promote(
     type=click.FloatRange(0, 1),
     help="Parity: minimum share of identical labels (default 0.99; quantized 0.95).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@tracking_option
-@_friendly_errors
+@json_option()
+@tracking_uri_option
+@friendly_errors(quiet_libraries=True)
 def export(
     model_uri: str,
     fmt: str,
@@ -153,16 +112,16 @@ def export(
         min_agreement=min_agreement,
         tracking_uri=tracking_uri,
     )
-    click.echo(json.dumps(result.to_json()) if as_json else export_text(result))
+    echo_result(result, as_json, export_text)
 
 
 @click.command()
-@click.argument("model_uri")
+@model_uri_argument
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
-@click.option("--port", type=click.IntRange(1, 65535), default=5001, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-@tracking_option
-@_friendly_errors
+@port_option(5001)
+@count_option("--workers", 1)
+@tracking_uri_option
+@friendly_errors(quiet_libraries=True)
 def serve(model_uri: str, host: str, port: int, workers: int, tracking_uri: str | None) -> None:
     """Serve MODEL_URI with MLflow's scoring server (POST /invocations)."""
     from hpo.deploy.serve import serve as run_server
@@ -171,11 +130,11 @@ def serve(model_uri: str, host: str, port: int, workers: int, tracking_uri: str 
 
 
 @click.command()
-@click.argument("model_uri")
+@model_uri_argument
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
 @click.option("--output", help="Write .csv or .npz (default: CSV on stdout).")
-@tracking_option
-@_friendly_errors
+@tracking_uri_option
+@friendly_errors(quiet_libraries=True)
 def predict(model_uri: str, input_path: str, output: str | None, tracking_uri: str | None) -> None:
     """Predict class labels and probabilities for the rows of a CSV or NPZ file."""
     from hpo.deploy.serve import check_output, predict_file, write_predictions
@@ -189,7 +148,4 @@ def predict(model_uri: str, input_path: str, output: str | None, tracking_uri: s
         click.echo(f"wrote {len(result.labels)} predictions to {output}", err=True)
 
 
-def register(group: click.Group) -> None:
-    """Add the commands to the `hpo` group."""
-    for command in (promote, export, serve, predict):
-        group.add_command(command)
+COMMANDS = (promote, export, serve, predict)

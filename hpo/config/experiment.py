@@ -24,12 +24,10 @@ from pydantic import (
 
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
 from hpo.errors import UserInputError, first_line
+from hpo.metrics import COMPARISONS, CostName, ScoreName, lower_is_better
 
-METRICS = ("accuracy", "precision", "recall", "f1")
-Metric = Literal["accuracy", "precision", "recall", "f1"]
-SKLEARN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris")
-FILE_SOURCES = ("csv", "parquet", "npz", "text_csv")
-TEXT_SOURCES = ("text_demo", "text_csv")
+# the names `data.source` takes; hpo.data.sources maps each to its loader (a test keeps the
+# two in step)
 DataSource = Literal[
     "digits",
     "digits_images",
@@ -43,6 +41,10 @@ DataSource = Literal[
     "text_demo",
     "text_csv",
 ]
+FILE_SOURCES = ("csv", "parquet", "npz", "text_csv")
+# metrics a trial can be optimised or constrained on: validation scores and costs
+ObjectiveMetric = Literal[ScoreName, CostName]
+PrunerName = Literal["none", "median", "asha", "hyperband"]
 
 
 class _Strict(BaseModel):
@@ -62,7 +64,7 @@ class SyntheticOptions(_Strict):
 
 
 class TextDemoOptions(_Strict):
-    """The generated text data set (`source: text_demo`, see hpo/textdata.py)."""
+    """The generated text data set (`source: text_demo`, see hpo/data/textgen.py)."""
 
     n_samples: int = Field(default=3000, ge=60, le=200_000)
     n_classes: int = Field(default=4, ge=2, le=6)
@@ -119,13 +121,6 @@ class ModelConfig(_Strict):
     )
 
 
-# metrics a trial can be optimised or constrained on: validation scores and costs
-COST_METRICS = ("n_params", "fit_seconds")
-OBJECTIVE_METRICS = (*METRICS, *COST_METRICS)
-ObjectiveMetric = Literal["accuracy", "precision", "recall", "f1", "n_params", "fit_seconds"]
-PRUNERS = ("none", "median", "asha", "hyperband")
-
-
 class Objective(_Strict):
     metric: ObjectiveMetric = "f1"
     average: Literal["macro", "weighted", "micro", "binary"] = "macro"
@@ -137,7 +132,7 @@ class Objective(_Strict):
     def _default_direction(cls, raw: Any) -> Any:
         if isinstance(raw, dict) and raw.get("direction") is None:
             metric = raw.get("metric", "f1")
-            raw = {**raw, "direction": "minimize" if metric in COST_METRICS else "maximize"}
+            raw = {**raw, "direction": "minimize" if lower_is_better(metric) else "maximize"}
         return raw
 
 
@@ -167,14 +162,7 @@ class Constraint(_Strict):
         return value - self.value
 
     def holds(self, value: float | None) -> bool:
-        if value is None:
-            return False
-        return {
-            ">=": value >= self.value,
-            "<=": value <= self.value,
-            ">": value > self.value,
-            "<": value < self.value,
-        }[self.op]
+        return value is not None and COMPARISONS[self.op](value, self.value)
 
     def __str__(self) -> str:
         return f"{self.metric} {self.op} {self.value:g}"
@@ -183,7 +171,7 @@ class Constraint(_Strict):
 class StrategyConfig(_Strict):
     name: str = "optuna-tpe"
     options: dict[str, Any] = Field(default_factory=dict)
-    pruner: Literal["none", "median", "asha", "hyperband"] = "none"
+    pruner: PrunerName = "none"
 
 
 class Budget(_Strict):

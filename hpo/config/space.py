@@ -4,7 +4,8 @@ A space is an ordered tuple of parameters. Order matters: a conditional paramete
 comes after the parameter it depends on, so any backend can walk the tuple define-by-run
 (Optuna style) and skip what is inactive. Per-layer groups ("a layer count, then per-layer
 units/dropout") are expanded here into plain parameters with conditions, so backends only
-ever see four kinds: float, int, categorical and fixed.
+ever see four kinds: float, int, categorical and fixed. The YAML form of each parameter is in
+hpo/config/param_specs.py; this module assembles it (`SearchSpaceSpec`) and compiles it.
 """
 
 from __future__ import annotations
@@ -12,137 +13,39 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Scalar = str | int | float | bool | None
+from hpo.config.param_specs import (
+    AnyParamSpec,
+    CategoricalSpec,
+    FixedSpec,
+    FloatSpec,
+    LayerGroupSpec,
+    Scalar,
+)
 
 # --------------------------------------------------------------------------- YAML schema
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    when: dict[str, Scalar | list[Scalar]] | None = Field(
-        default=None, description="active only when another parameter has one of these values"
-    )
-
-
-class _RangeSpec(_Spec):
-    """float / int ranges: how the `grid` strategy discretises them can be overridden."""
-
-    grid_points: int | None = Field(default=None, ge=1, description="values for grid search")
-    values: list[float] | None = Field(default=None, description="explicit grid values")
-
-
-class FloatSpec(_RangeSpec):
-    type: Literal["float"]
-    low: float
-    high: float
-    log: bool = False
-    step: float | None = None
-
-    @model_validator(mode="after")
-    def _check_range(self) -> FloatSpec:
-        _check_bounds(self.low, self.high, self.log)
-        _check_values(self.values, self.low, self.high)
-        if self.step is not None and (self.step <= 0 or self.log):
-            raise ValueError("step must be > 0 and cannot be combined with log")
-        return self
-
-
-class IntSpec(_RangeSpec):
-    type: Literal["int"]
-    low: int
-    high: int
-    step: int = 1
-    log: bool = False
-
-    @model_validator(mode="after")
-    def _check_range(self) -> IntSpec:
-        _check_bounds(self.low, self.high, self.log)
-        _check_values(self.values, self.low, self.high)
-        if self.values and any(int(v) != v for v in self.values):
-            raise ValueError("grid values of an int parameter must be whole numbers")
-        if self.step < 1:
-            raise ValueError("step must be >= 1")
-        if self.log and self.step != 1:
-            raise ValueError("step cannot be combined with log")
-        return self
-
-
-class CategoricalSpec(_Spec):
-    type: Literal["categorical"]
-    choices: list[Scalar]
-
-    @field_validator("choices")
-    @classmethod
-    def _non_empty(cls, choices: list[Scalar]) -> list[Scalar]:
-        if not choices:
-            raise ValueError("choices must not be empty")
-        if len({repr(c) for c in choices}) != len(choices):
-            raise ValueError("choices must be unique")
-        return choices
-
-
-class FixedSpec(_Spec):
-    type: Literal["fixed"]
-    value: Scalar
-
-
-ParamSpec = Annotated[
-    FloatSpec | IntSpec | CategoricalSpec | FixedSpec, Field(discriminator="type")
-]
-
-
-class LayerCountSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    low: int = Field(ge=0)
-    high: int = Field(ge=1, le=64)
-
-    @model_validator(mode="after")
-    def _check_range(self) -> LayerCountSpec:
-        _check_bounds(self.low, self.high, log=False)
-        return self
-
-
-class LayerGroupSpec(BaseModel):
-    """`n_layers: {count: {low, high}, per_layer: {units: ..., dropout: ...}}`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    count: LayerCountSpec
-    per_layer: dict[str, ParamSpec]
-
-    @field_validator("per_layer")
-    @classmethod
-    def _no_conditions(cls, per_layer: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
-        for name, spec in per_layer.items():
-            if spec.when is not None:
-                raise ValueError(f"{name}: per-layer parameters cannot have 'when'")
-        return per_layer
-
-
-def _coerce_shorthand(value: Any) -> Any:
-    """`batch_size: 64` is shorthand for `{type: fixed, value: 64}`."""
-    if isinstance(value, dict):
-        return value
-    return {"type": "fixed", "value": value}
 
 
 class SearchSpaceSpec(BaseModel):
     """The YAML form of a search space (inline in an experiment or a file in search_spaces/)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    params: dict[str, AnyParamSpec] = Field(default_factory=dict)
     layers: dict[str, LayerGroupSpec] = Field(default_factory=dict)
 
     @field_validator("params", mode="before")
     @classmethod
     def _shorthand(cls, params: Any) -> Any:
-        if isinstance(params, dict):
-            return {name: _coerce_shorthand(value) for name, value in params.items()}
-        return params
+        """`batch_size: 64` is shorthand for `{type: fixed, value: 64}`."""
+        if not isinstance(params, dict):
+            return params
+        return {
+            name: value if isinstance(value, dict) else {"type": "fixed", "value": value}
+            for name, value in params.items()
+        }
 
     @model_validator(mode="after")
     def _compiles(self) -> SearchSpaceSpec:
@@ -150,23 +53,6 @@ class SearchSpaceSpec(BaseModel):
             raise ValueError("the search space is empty: add 'params' or 'layers'")
         compile_space(self)  # raises ValueError with the offending parameter named
         return self
-
-
-def _check_values(values: list[float] | None, low: float, high: float) -> None:
-    if values is None:
-        return
-    if not values:
-        raise ValueError("values must not be empty")
-    outside = [v for v in values if not low <= v <= high]
-    if outside:
-        raise ValueError(f"grid value {outside[0]} is outside [{low}, {high}]")
-
-
-def _check_bounds(low: float, high: float, log: bool) -> None:
-    if low > high:
-        raise ValueError(f"low ({low}) must be <= high ({high})")
-    if log and low <= 0:
-        raise ValueError(f"log scale needs low > 0 (got {low})")
 
 
 # --------------------------------------------------------------------------- neutral space
@@ -308,27 +194,22 @@ def per_layer(params: Mapping[str, Any], key: str, count: str = "n_layers") -> l
 
 
 def _param_from_spec(name: str, spec: Any, condition: Condition | None) -> Param:
-    if isinstance(spec, FloatSpec | IntSpec):
-        values = tuple(spec.values) if spec.values is not None else None
-        if isinstance(spec, FloatSpec):
-            kind, step = "float", spec.step
-        else:
-            kind, step = "int", (float(spec.step) if spec.step != 1 else None)
-        return Param(
-            name,
-            kind,  # type: ignore[arg-type]
-            spec.low,
-            spec.high,
-            spec.log,
-            step,
-            condition=condition,
-            grid_points=spec.grid_points,
-            grid_values=values,
-        )
     if isinstance(spec, CategoricalSpec):
         return Param(name, "categorical", choices=tuple(spec.choices), condition=condition)
-    assert isinstance(spec, FixedSpec)
-    return Param(name, "fixed", value=spec.value, condition=condition)
+    if isinstance(spec, FixedSpec):
+        return Param(name, "fixed", value=spec.value, condition=condition)
+    is_float = isinstance(spec, FloatSpec)
+    return Param(
+        name,
+        "float" if is_float else "int",
+        spec.low,
+        spec.high,
+        spec.log,
+        spec.step if is_float else (float(spec.step) if spec.step != 1 else None),
+        condition=condition,
+        grid_points=spec.grid_points,
+        grid_values=tuple(spec.values) if spec.values is not None else None,
+    )
 
 
 def _values_of(param: Param) -> Iterable[Scalar] | None:

@@ -1,1 +1,1 @@
-"""Foundation: datasets, split once and fingerprinted."""
+"""Foundation: datasets (split once, fingerprinted) and the sources they load from."""

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hpo.metrics import METRIC_NAMES
-from hpo.tracking.registry import CONFUSION_FILE, RunLineage
-from hpo.tracking.runs import TrialRecord
+from hpo.tracking.reads import RunLineage, TrialRecord
+from hpo.tracking.registry import CONFUSION_FILE
 
 if TYPE_CHECKING:
     from hpo.tracking.lineage import TrainedOn
@@ -167,33 +167,9 @@ def card_markdown(
 
 
 def write_confusion_png(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> None:
-    """A confusion-matrix image (Agg: no display needed on a server)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The test split's confusion matrix, drawn as the sweep report draws its own."""
+    from hpo.reporting.plots import plot_confusion
 
     n = len(matrix)
-    fig, ax = plt.subplots(figsize=(1.6 + 0.45 * n, 1.2 + 0.45 * n), dpi=100)
-    ax.imshow(matrix, cmap="Blues")
     labels = list(class_names)[:n] if len(class_names) >= n else [str(i) for i in range(n)]
-    ax.set_xticks(range(n), labels, rotation=90 if n > 6 else 0)
-    ax.set_yticks(range(n), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title("test split")
-    threshold = matrix.max() / 2 if matrix.size else 0
-    for i in range(n):
-        for j in range(n):
-            ax.text(
-                j,
-                i,
-                str(int(matrix[i, j])),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if matrix[i, j] > threshold else "black",
-            )
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    plot_confusion(path, matrix, labels, "test split")

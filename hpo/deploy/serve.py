@@ -20,9 +20,6 @@ import numpy as np
 
 from hpo.errors import UserInputError, first_line
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 5001
-
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
@@ -184,7 +181,10 @@ def fit_to_model(x: np.ndarray, shape: tuple[int, ...] | None, is_text: bool) ->
 
 
 def predict_file(model_uri: str, input_path: str, tracking_uri: str | None) -> Predictions:
+    """Labels and probabilities for the rows of a file, predicted in chunks (one row of
+    probabilities per input row)."""
     from hpo.tracking.registry import Registry
+    from hpo.trial.predict import predict_proba
 
     registry = Registry(tracking_uri)
     registry.resolve(model_uri)
@@ -194,10 +194,7 @@ def predict_file(model_uri: str, input_path: str, tracking_uri: str | None) -> P
     x = fit_to_model(x_raw, shape, is_text)
     # Keras prints a progress bar on stdout; stdout belongs to the predictions
     with contextlib.redirect_stdout(io.StringIO()):
-        output = model.predict(x)
-    probs = np.asarray(output, dtype=np.float64)
-    if probs.ndim == 1:
-        probs = probs[:, np.newaxis]
+        probs = predict_proba(model.predict, x)
     return Predictions(probs.argmax(axis=1), probs)
 
 

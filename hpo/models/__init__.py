@@ -3,10 +3,15 @@
 A builder has the signature `build(params, input_shape, n_classes) -> keras.Model` and
 returns a compiled model. A builder that also takes a keyword `x_train` (or `**kwargs`)
 is given the training split's features, so it can fit preprocessing (a TextVectorization
-vocabulary, a Normalization layer) on the train split only. Built-in families declare
-the parameter names they take in `FAMILIES` (per-layer names as `units_*`) so a typo in
-a search space is caught when the config is validated, not in the middle of a sweep.
-A user's own builder is named `python:package.module:function`.
+vocabulary, a Normalization layer) on the train split only. A user's own builder is named
+`python:package.module:function`.
+
+A built-in family is one module here, registered with one line in `FAMILY_MODULES`. Beside
+its `build` it declares `PARAMS` (the parameter names it takes, per-layer names as
+`units_*`) and `check(options, input_shape, is_text)` (its Keras-free value checks), so a
+typo in a search space or a value the data cannot take is caught when the config is
+validated, not in the middle of a sweep. Family modules import keras only inside their
+functions: reading `PARAMS` and running `check` never loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any
 
 from hpo.config.space import SearchSpace
@@ -21,94 +27,24 @@ from hpo.errors import UserInputError
 
 Builder = Callable[..., Any]
 
-_COMMON = frozenset({"optimizer", "learning_rate", "momentum", "weight_decay"})
-# text front end shared by the sequence families (ignored for numeric sequences)
-_SEQUENCE = frozenset({"max_tokens", "sequence_length", "embedding_dim"})
+# name -> the module holding the family's PARAMS, check and build
+FAMILY_MODULES: dict[str, str] = {
+    "mlp": "hpo.models.mlp",
+    "cnn": "hpo.models.cnn",
+    "transfer": "hpo.models.transfer",
+    "rnn": "hpo.models.rnn",
+    "attention": "hpo.models.attention",
+}
 
-# name -> (module, parameter names it takes). The names live here, not in the family
-# modules, so validating a config never imports keras.
+
+def family(name: str) -> ModuleType:
+    """The module of a registered family (light: keras loads only when it builds)."""
+    return importlib.import_module(FAMILY_MODULES[name])
+
+
+# name -> (module, parameter names it takes), read from the family modules
 FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
-    "mlp": (
-        "hpo.models.mlp",
-        _COMMON
-        | {
-            "n_layers",
-            "units",
-            "units_*",
-            "dropout",
-            "dropout_*",
-            "activation",
-            "batch_norm",
-            "kernel_regularizer",
-            "regularization",
-            "kernel_initializer",
-        },
-    ),
-    "cnn": (
-        "hpo.models.cnn",
-        _COMMON
-        | {
-            "n_conv",
-            "filters",
-            "filters_*",
-            "kernel_size",
-            "kernel_size_*",
-            "pooling",
-            "conv_batch_norm",
-            "conv_dropout",
-            "head",
-            "dense_units",
-            "dropout",
-            "activation",
-        },
-    ),
-    "transfer": (
-        "hpo.models.transfer",
-        _COMMON
-        | {
-            "base",
-            "weights",
-            "alpha",
-            "image_size",
-            "fine_tune_layers",
-            "fine_tune_lr_factor",
-            "dense_units",
-            "dropout",
-            "activation",
-        },
-    ),
-    "rnn": (
-        "hpo.models.rnn",
-        _COMMON
-        | _SEQUENCE
-        | {
-            "cell",
-            "bidirectional",
-            "n_layers",
-            "units",
-            "units_*",
-            "recurrent_dropout",
-            "dense_units",
-            "dropout",
-            "activation",
-        },
-    ),
-    "attention": (
-        "hpo.models.attention",
-        _COMMON
-        | _SEQUENCE
-        | {
-            "attention",
-            "num_heads",
-            "key_dim",
-            "encoder",
-            "encoder_units",
-            "pooling",
-            "dense_units",
-            "dropout",
-            "activation",
-        },
-    ),
+    name: (module, family(name).PARAMS) for name, module in FAMILY_MODULES.items()
 }
 
 # parameters the trial pipeline consumes itself, valid for every builder
@@ -139,7 +75,7 @@ def get_builder(name: str) -> Builder:
             f"unknown builder {name!r} (known: {', '.join(FAMILIES)}, or python:module:function)",
             field="model.builder",
         )
-    family_builder: Builder = importlib.import_module(FAMILIES[name][0]).build
+    family_builder: Builder = family(name).build
     return family_builder
 
 
@@ -246,11 +182,11 @@ def _possible_values(space: SearchSpace, name: str) -> list[Any]:
 def check_model(name: str, space: SearchSpace, input_shape: tuple[int, ...], is_text: bool) -> None:
     """Check every value the space can give a built-in family against the data, without
     importing keras (a user's builder is checked when it runs)."""
-    from hpo.models.checks import CHECKS, ModelInputError
+    from hpo.models.checks import ModelInputError
 
-    check = CHECKS.get(name)
-    if check is None:
+    if name not in FAMILY_MODULES:
         return
+    check = family(name).check
     options = {p: _possible_values(space, p) for p in space.names}
     try:
         check(options, input_shape, is_text)

@@ -9,25 +9,27 @@ two inputs (query and value) and the residual branches.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+from hpo.models.checks import as_options
+from hpo.models.common import Params, Shape, compile_classifier
+from hpo.models.sequences import SEQUENCE_PARAMS, check_sequence, front_end, is_text
 
-from hpo.models.common import check_family, compile_classifier
-from hpo.models.sequences import front_end, is_text
+if TYPE_CHECKING:
+    from keras import Model
+
+# the self-attention block and the optional recurrent encoder before it
+ATTENTION_PARAMS = {"attention", "num_heads", "key_dim", "encoder", "encoder_units", "pooling"}
+PARAMS = SEQUENCE_PARAMS | ATTENTION_PARAMS
+check = check_sequence
 
 
-def build(
-    params: Mapping[str, Any],
-    input_shape: tuple[int, ...],
-    n_classes: int,
-    *,
-    x_train: Any = None,
-) -> keras.Model:
+def build(params: Params, input_shape: Shape, n_classes: int, *, x_train: Any = None) -> Model:
     """An optional recurrent `encoder` gives attention word order (plain embeddings have
     none); numeric sequences are first projected to `embedding_dim`."""
-    check_family("attention", params, tuple(input_shape), is_text(x_train))
+    import keras
+
+    check(as_options(params), tuple(input_shape), is_text(x_train))
     inputs, front = front_end(params, tuple(input_shape), x_train)
     x = inputs
     for layer in front:

@@ -5,22 +5,57 @@ Sequential: a plain stack is all a small image classifier needs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING
 
 from hpo.config.space import per_layer
-from hpo.models.common import check_family, compile_classifier
+from hpo.models.checks import ModelInputError, as_options, check_choice, check_common, not_text
+from hpo.models.common import COMMON_PARAMS, Params, Shape, compile_classifier
+
+if TYPE_CHECKING:
+    from keras import Model
+
+    from hpo.models.checks import Options
+
+PARAMS = COMMON_PARAMS | {
+    "n_conv",
+    "filters",
+    "filters_*",
+    "kernel_size",
+    "kernel_size_*",
+    "pooling",
+    "conv_batch_norm",
+    "conv_dropout",
+    "head",
+    "dense_units",
+    "dropout",
+    "activation",
+}
+POOLING_2D = ("max", "average")
+HEADS = ("flatten", "global_average", "global_max")
 
 
-def build(params: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+def check(options: Options, input_shape: Shape, is_text: bool) -> None:
+    not_text("cnn", is_text)
+    if len(input_shape) not in (2, 3):
+        raise ModelInputError(
+            "the cnn builder needs image input (height, width[, channels]), got input shape "
+            f"{input_shape}; use data.source digits_images or an npz of images",
+            field="model.builder",
+        )
+    check_common(options)
+    check_choice(options, "pooling", POOLING_2D)
+    check_choice(options, "head", HEADS)
+
+
+def build(params: Params, input_shape: Shape, n_classes: int) -> Model:
     """`n_conv` blocks of Conv2D (+ batch norm) + activation + pooling (+ dropout).
 
     Pooling is skipped once the feature map is down to 1 pixel, so deep stacks on small
     images (8x8 digits) still build. Grey (height, width) images get a channel axis.
     """
-    check_family("cnn", params, input_shape)
+    import keras
+
+    check(as_options(params), tuple(input_shape), False)
     activation = str(params.get("activation", "relu"))
     pool_cls = (
         keras.layers.AveragePooling2D

@@ -1,26 +1,31 @@
-"""Pieces every family shares: optimizers, regularizers and the compile step."""
+"""Pieces every family shares: optimizers, regularizers and the compile step.
+
+keras is imported inside the functions: family modules import this one to declare their
+parameters, and reading those must not load TensorFlow.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+from hpo.models.checks import OPTIMIZERS
 
-from hpo.models.checks import CHECKS, OPTIMIZERS, as_options
+if TYPE_CHECKING:
+    import keras
 
-__all__ = ["OPTIMIZERS", "check_family", "compile_classifier", "optimizer", "regularizer"]
+# a trial's parameter values, and the shape of one example (`()` for a text)
+Params = Mapping[str, Any]
+Shape = tuple[int, ...]
+
+# what `optimizer()` reads: every family takes these
+COMMON_PARAMS = frozenset({"optimizer", "learning_rate", "momentum", "weight_decay"})
 
 
-def check_family(
-    family: str, params: Mapping[str, Any], input_shape: tuple[int, ...], is_text: bool = False
-) -> None:
-    """Run the family's preflight checks on one trial's values (same message, same rules)."""
-    CHECKS[family](as_options(params), tuple(input_shape), is_text)
-
-
-def optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
+def optimizer(params: Params) -> keras.optimizers.Optimizer:
     """The optimizer a trial searched (`optimizer`, `learning_rate`, ...), Adam by default."""
+    import keras
+
     name = str(params.get("optimizer", "adam")).lower()
     lr = float(params.get("learning_rate", 1e-3))
     if name == "sgd":
@@ -42,6 +47,8 @@ def optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
 
 def regularizer(kind: str | None, strength: float) -> keras.regularizers.Regularizer | None:
     """`none` or a zero strength means no regularizer (so a search can switch it off)."""
+    import keras
+
     if kind in (None, "none") or strength <= 0:
         return None
     if kind == "l1":
@@ -53,7 +60,7 @@ def regularizer(kind: str | None, strength: float) -> keras.regularizers.Regular
     raise ValueError(f"unknown kernel_regularizer {kind!r} (known: none, l1, l2, l1_l2)")
 
 
-def compile_classifier(model: keras.Model, params: Mapping[str, Any]) -> keras.Model:
+def compile_classifier(model: keras.Model, params: Params) -> keras.Model:
     """Compile for integer labels; `steps_per_execution` cuts per-batch Python overhead."""
     model.compile(
         optimizer=optimizer(params),

@@ -2,17 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING
 
 from hpo.config.space import per_layer
-from hpo.models.common import compile_classifier, regularizer
+from hpo.models.checks import Options, check_choice, check_common, not_text
+from hpo.models.common import COMMON_PARAMS, Params, Shape, compile_classifier, regularizer
+
+if TYPE_CHECKING:
+    from keras import Model
+
+PARAMS = COMMON_PARAMS | {
+    "n_layers",
+    "units",
+    "units_*",
+    "dropout",
+    "dropout_*",
+    "activation",
+    "batch_norm",
+    "kernel_regularizer",
+    "regularization",
+    "kernel_initializer",
+}
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "orthogonal",
+)
+REGULARIZERS = ("none", "l1", "l2", "l1_l2")
+BATCH_NORM = ("none", "before", "after")
 
 
-def build(params: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+def check(options: Options, input_shape: Shape, is_text: bool) -> None:
+    not_text("mlp", is_text)
+    check_common(options)
+    check_choice(options, "kernel_initializer", INITIALIZERS)
+    check_choice(options, "kernel_regularizer", REGULARIZERS)
+    check_choice(options, "batch_norm", BATCH_NORM)
+
+
+def build(params: Params, input_shape: Shape, n_classes: int) -> Model:
     """Sequential Dense stack; `batch_norm` is none | before | after (the activation)."""
+    import keras
+
     activation = str(params.get("activation", "relu"))
     batch_norm = str(params.get("batch_norm", "none"))
     initializer = str(params.get("kernel_initializer", "glorot_uniform"))

@@ -7,25 +7,27 @@ change the first layers (see hpo/models/sequences.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from hpo.config.space import per_layer
-from hpo.models.common import check_family, compile_classifier
-from hpo.models.sequences import front_end, is_text
+from hpo.models.checks import as_options
+from hpo.models.common import Params, Shape, compile_classifier
+from hpo.models.sequences import SEQUENCE_PARAMS, check_sequence, front_end, is_text
+
+if TYPE_CHECKING:
+    from keras import Model
+
+# the recurrent stack: `n_layers` layers of `units_i` (`units` for every layer)
+RECURRENT_PARAMS = {"cell", "bidirectional", "recurrent_dropout", "n_layers", "units", "units_*"}
+PARAMS = SEQUENCE_PARAMS | RECURRENT_PARAMS
+check = check_sequence
 
 
-def build(
-    params: Mapping[str, Any],
-    input_shape: tuple[int, ...],
-    n_classes: int,
-    *,
-    x_train: Any = None,
-) -> keras.Model:
+def build(params: Params, input_shape: Shape, n_classes: int, *, x_train: Any = None) -> Model:
     """`n_layers` recurrent layers of `units_i` (all but the last return sequences)."""
-    check_family("rnn", params, tuple(input_shape), is_text(x_train))
+    import keras
+
+    check(as_options(params), tuple(input_shape), is_text(x_train))
     cell = keras.layers.GRU if params.get("cell", "lstm") == "gru" else keras.layers.LSTM
     units = per_layer({"units": 32, **params}, "units")
     if not units:

@@ -10,18 +10,50 @@ Three kinds of input, told apart by the data:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
+
+from hpo.models.checks import ModelInputError, Options, check_choice, check_common
+from hpo.models.common import COMMON_PARAMS, Params, Shape
+
+if TYPE_CHECKING:
+    import keras
+
+# what `front_end` reads (the text front end; ignored for numeric sequences)
+FRONT_END_PARAMS = {"max_tokens", "sequence_length", "embedding_dim"}
+# what both sequence families take: the optimizer, the front end and the Dense head
+SEQUENCE_PARAMS = COMMON_PARAMS | FRONT_END_PARAMS | {"dense_units", "dropout", "activation"}
+CELLS = ("lstm", "gru")
+ATTENTIONS = ("dot", "additive", "multihead")
+POOLING_1D = ("average", "max")
+ENCODERS = ("none", "lstm", "gru")
+
+
+def check_sequence(options: Options, input_shape: Shape, is_text: bool) -> None:
+    """The checks of both sequence families (rnn, attention)."""
+    if not is_text and len(input_shape) not in (0, 1, 2):  # () is text
+        raise ModelInputError(
+            f"sequence models take text or sequences (steps,) / (steps, features); got input "
+            f"shape {input_shape}",
+            field="model.builder",
+        )
+    check_common(options)
+    check_choice(options, "cell", CELLS)
+    check_choice(options, "encoder", ENCODERS)
+    check_choice(options, "attention", ATTENTIONS)
+    check_choice(options, "pooling", POOLING_1D)
+    for name in ("sequence_length", "max_tokens"):
+        for value in options.get(name, ()):
+            if int(value) < 2:
+                raise ModelInputError(f"{name} must be >= 2 (got {value})", field=name)
 
 
 def is_text(x_train: Any) -> bool:
     return isinstance(x_train, np.ndarray) and x_train.dtype == object
 
 
-def _token_ids(x_train: Any, input_shape: tuple[int, ...]) -> int | None:
+def _token_ids(x_train: Any, input_shape: Shape) -> int | None:
     """The vocabulary size when `x_train` holds integer token ids, else None."""
     if len(input_shape) != 1 or not isinstance(x_train, np.ndarray) or x_train.size == 0:
         return None
@@ -33,12 +65,14 @@ def _token_ids(x_train: Any, input_shape: tuple[int, ...]) -> int | None:
 
 
 def front_end(
-    params: Mapping[str, Any], input_shape: tuple[int, ...], x_train: Any
+    params: Params, input_shape: Shape, x_train: Any
 ) -> tuple[keras.KerasTensor, list[keras.layers.Layer]]:
     """The model input and the layers that turn it into a sequence of vectors.
 
     Returned as layers (not a tensor) so Sequential and functional builders share it.
     """
+    import keras
+
     embedding_dim = int(params.get("embedding_dim", 32))
     if is_text(x_train) or input_shape == ():
         if not is_text(x_train):

@@ -10,14 +10,120 @@ file, or "imagenet" only when the file is already in the Keras cache.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
-from hpo.models.checks import BASES, check_weights
-from hpo.models.common import check_family, compile_classifier
+from hpo.models.checks import ModelInputError, as_options, check_choice, check_common, not_text
+from hpo.models.common import COMMON_PARAMS, Params, Shape, compile_classifier
+
+if TYPE_CHECKING:
+    import keras
+    from keras import Model
+
+    from hpo.models.checks import Options
+
+# transfer bases: name -> (keras.applications attribute, minimum image side, imagenet
+# file in the Keras cache; MobileNetV2's depends on alpha and the input size)
+BASES: dict[str, tuple[str, int, str]] = {
+    "vgg16": ("VGG16", 32, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnet50": ("ResNet50", 32, "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "mobilenet_v2": (
+        "MobileNetV2",
+        32,
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5",
+    ),
+    "efficientnet_b0": ("EfficientNetB0", 32, "efficientnetb0_notop.h5"),
+}
+MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+MOBILENET_ROWS = (96, 128, 160, 192, 224)
+PARAMS = COMMON_PARAMS | {
+    "base",
+    "weights",
+    "alpha",
+    "image_size",
+    "fine_tune_layers",
+    "fine_tune_lr_factor",
+    "dense_units",
+    "dropout",
+    "activation",
+}
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded weights: $KERAS_HOME/models or ~/.keras/models."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def imagenet_file(base: str, alpha: float = 1.0, image_size: int = 224) -> Path:
+    """The cached ImageNet weights file keras.applications would download for `base`."""
+    template = BASES[base][2]
+    rows = image_size if image_size in MOBILENET_ROWS else 224
+    return keras_cache_dir() / template.format(alpha=float(alpha), rows=rows)
+
+
+def check_weights(value: Any, base: str, alpha: float, image_size: int) -> str | None:
+    """Resolve `weights` to None or a local file path; never lets Keras download."""
+    if value is None or value in ("none", "null"):
+        return None
+    if value == "imagenet":
+        if base == "mobilenet_v2" and float(alpha) not in MOBILENET_ALPHAS:
+            raise ModelInputError(
+                f"imagenet weights for mobilenet_v2 exist only for alpha in "
+                f"{', '.join(map(str, MOBILENET_ALPHAS))} (got {alpha})",
+                field="search_space.alpha",
+            )
+        path = imagenet_file(base, alpha, image_size)
+        if not path.is_file():
+            raise ModelInputError(
+                f"imagenet weights for {base} are not in the local Keras cache and nothing is "
+                f"downloaded at run time: put {path.name} in {path.parent}/ "
+                "(or give weights: a local file path, or null)",
+                field="search_space.weights",
+            )
+        return str(path)
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise ModelInputError(
+            f"weights file {str(value)!r} not found (looked in {path.resolve().parent}/); "
+            "give an existing .h5/.weights.h5 file, 'imagenet' (from the Keras cache) or null",
+            field="search_space.weights",
+        )
+    return str(path.resolve())
+
+
+def check(options: Options, input_shape: Shape, is_text: bool) -> None:
+    not_text("transfer", is_text)
+    if len(input_shape) not in (2, 3) or (len(input_shape) == 3 and input_shape[2] not in (1, 3)):
+        raise ModelInputError(
+            f"a transfer base cannot take input shape {input_shape}: it needs images "
+            "(height, width) or (height, width, 1 or 3 channels); use data.source "
+            "digits_images or an npz of images",
+            field="model.builder",
+        )
+    check_common(options)
+    bases = list(options.get("base", ["mobilenet_v2"]))
+    check_choice({"base": bases}, "base", BASES)
+    sizes = [int(s) for s in options.get("image_size", [max(32, *input_shape[:2])])]
+    for base in bases:
+        min_side = BASES[base][1]
+        for size in sizes:
+            if size < min_side:
+                raise ModelInputError(
+                    f"base {base} needs images of at least {min_side}x{min_side}; "
+                    f"image_size {size} is too small",
+                    field="search_space.image_size",
+                )
+    for value in options.get("weights", [None]):
+        for base in bases:
+            alphas = options.get("alpha", [1.0]) if base == "mobilenet_v2" else [1.0]
+            for alpha in alphas:
+                for size in sizes:
+                    check_weights(value, base, float(alpha), size)
+
 
 # Caffe-style bases (VGG16, ResNet50) expect BGR pixels in 0..255 minus the ImageNet mean
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -27,6 +133,8 @@ def _pretrained_preprocessing(base: str, x: Any) -> Any:
     """What each base's `preprocess_input` does, as plain serializable layers.
 
     Inputs are assumed in [0, 1] (`data.scaling: minmax`, checked in preflight)."""
+    import keras
+
     x = keras.layers.Rescaling(255.0, name="to_0_255")(x)
     if base == "mobilenet_v2":
         return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_minus1_1")(x)
@@ -59,15 +167,13 @@ def _scale_learning_rate(
     optimizer.update_step = scaled_update_step
 
 
-def build(
-    params: Mapping[str, Any],
-    input_shape: tuple[int, ...],
-    n_classes: int,
-) -> keras.Model:
+def build(params: Params, input_shape: Shape, n_classes: int) -> Model:
     """`base` (vgg16 | resnet50 | mobilenet_v2 | efficientnet_b0) with include_top=False.
 
     With pretrained weights, pixels must be in [0, 1] (`data.scaling: minmax`)."""
-    check_family("transfer", params, input_shape)
+    import keras
+
+    check(as_options(params), tuple(input_shape), False)
     base_name = str(params.get("base", "mobilenet_v2"))
     alpha = float(params.get("alpha", 1.0))
     size = int(params.get("image_size", max(32, input_shape[0], input_shape[1])))

@@ -1,26 +1,20 @@
-"""One self-contained HTML page: the PNGs embedded as base64, so it opens anywhere offline
-(an MLflow artifact view, an e-mail attachment) without the files beside it."""
+"""One self-contained HTML page from the Jinja2 template `templates/report.html.j2`: the PNGs
+embedded as base64, so it opens anywhere offline (an MLflow artifact view, an e-mail
+attachment) without the files beside it."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
-.warn { background: #fff4e5; border-left: 4px solid #f0a020; padding: .4em .8em; margin: .3em 0; }
-.ok { color: #2a7a2a; }
-table { border-collapse: collapse; font-size: .9em; }
-td, th { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-img { max-width: 100%; border: 1px solid #eee; }
-.note { color: #777; font-size: .9em; }
-"""
+if TYPE_CHECKING:
+    import jinja2
+
+TEMPLATE = "report.html.j2"
 
 
 @dataclass(frozen=True)
@@ -40,24 +34,27 @@ class Table:
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
-    return escape(str(value))
+    return str(value)
 
 
-def _table(table: Table) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in table.rows
+def _base64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    """Autoescaping on: study names, parameters and error text are user input."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("hpo.reporting", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
-    return f"<h2>{escape(table.title)}</h2><table><tr>{head}</tr>{body}</table>"
-
-
-def _figure(figure: Figure) -> str:
-    data = base64.b64encode(figure.path.read_bytes()).decode("ascii")
-    caption = f'<p class="note">{escape(figure.caption)}</p>' if figure.caption else ""
-    return (
-        f"<h2>{escape(figure.title)}</h2>{caption}"
-        f'<img alt="{escape(figure.title)}" src="data:image/png;base64,{data}">'
-    )
+    environment.filters["cell"] = _cell
+    environment.filters["base64"] = _base64
+    return environment
 
 
 def render(
@@ -69,23 +66,15 @@ def render(
     notes: Sequence[str] = (),
 ) -> str:
     """The whole page as one string (no external CSS, scripts or images)."""
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in summary) + "</ul>",
-        "<h2>Warnings</h2>",
-    ]
-    if warnings:
-        parts += [f'<div class="warn">{escape(w)}</div>' for w in warnings]
-    else:
-        parts.append('<p class="ok">none</p>')
-    parts += [_table(t) for t in tables]
-    parts += [_figure(f) for f in figures]
-    if notes:
-        parts.append("<h2>Not drawn</h2><ul>")
-        parts += [f'<li class="note">{escape(n)}</li>' for n in notes]
-        parts.append("</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            title=title,
+            summary=summary,
+            warnings=warnings,
+            figures=figures,
+            tables=tables,
+            notes=notes,
+        )
+    )

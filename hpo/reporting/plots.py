@@ -1,24 +1,30 @@
-"""Matplotlib (Agg) pictures of a sweep, drawn from its MLflow trial records.
+"""Matplotlib (Agg) pictures of a sweep, drawn from plain values (never from MLflow).
 
-Everything here takes plain values (axes of parameter values, objective values in trial
-order), so plots never touch MLflow and work the same for every strategy. Parameter
-importance rebuilds an in-memory Optuna study from the records (`create_trial` +
-`add_trials`) and asks `optuna.importance` (fANOVA), the same numbers Optuna users know.
+The study pictures (history by trial, parallel coordinates, slices, contour, importance,
+Pareto front) are `optuna.visualization.matplotlib`'s, drawn on an in-memory study rebuilt
+from the trial records (`hpo.reporting.axes`), so they look like what Optuna users know.
+Only what Optuna lacks is drawn here: the history by wall time and the best trial's
+per-class bars; the confusion matrix is scikit-learn's `ConfusionMatrixDisplay`.
 """
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hpo.config.space import Param
+from hpo.reporting.axes import Axis, build_axes, param_importances, trials_study
 
 DPI = 100
+# Optuna sizes its figures from rcParams; these keep labels readable at DPI
+_STYLE = {"figure.figsize": (8.0, 4.8), "font.size": 10.0, "axes.titlesize": 12.0}
+SLICES_PER_ROW = 4
 
 
 def _plt() -> Any:
@@ -31,85 +37,41 @@ def _plt() -> Any:
     return plt
 
 
+def _tidy_log_ticks(fig: Any) -> None:
+    """No labels on minor log ticks: "2x10^1 3x10^1 ..." overprint each other on narrow axes."""
+    from matplotlib.ticker import NullFormatter
+
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                axis.set_minor_formatter(NullFormatter())
+
+
 def _save(fig: Any, path: Path) -> Path:
+    _tidy_log_ticks(fig)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     _plt().close(fig)
     return path
 
 
-# ---------------------------------------------------------------------- parameter axes
+@contextmanager
+def _optuna_style(**rc: Any) -> Iterator[Any]:
+    """`optuna.visualization.matplotlib`, quiet (its functions are experimental) and with its
+    ggplot style kept inside the picture (rcParams are restored on exit)."""
+    plt = _plt()
+    import optuna
+    from optuna.visualization import matplotlib as optuna_plots
+
+    with warnings.catch_warnings(), plt.rc_context({**_STYLE, **rc}):
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield optuna_plots
 
 
-@dataclass(frozen=True)
-class Axis:
-    """One parameter as numbers (categorical: the choice's index) for plotting."""
-
-    name: str
-    values: tuple[float | None, ...]  # one per record, None when the parameter was inactive
-    log: bool = False
-    labels: tuple[str, ...] | None = None  # categorical choices, in index order
-    param: Param | None = None
-
-    @property
-    def categorical(self) -> bool:
-        return self.labels is not None
-
-    def native(self, index: int) -> Any:
-        """The value as the search space knows it (for rebuilding an Optuna trial)."""
-        value = self.values[index]
-        if value is None:
-            return None
-        if self.param is not None and self.param.kind == "categorical":
-            return self.param.choices[int(value)]
-        if self.labels is not None:
-            return self.labels[int(value)]
-        if self.param is not None and self.param.kind == "int":
-            return int(value)
-        return float(value)
-
-
-def _number(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def build_axes(
-    params: Sequence[Mapping[str, str]], space: Mapping[str, Param] | None = None
-) -> list[Axis]:
-    """One axis per searched parameter (fixed ones and single-valued ones dropped).
-
-    MLflow stores params as strings; the search space (when known) says how to read them
-    back and which are on a log scale. Without it, numbers are numeric and the rest categorical.
-    """
-    names = sorted({k for p in params for k in p})
-    axes = []
-    for name in names:
-        raw = [p.get(name) for p in params]
-        param = space.get(name) if space else None
-        if param is not None and param.kind == "fixed":
-            continue
-        if param is not None and param.kind == "categorical":
-            labels = tuple(str(c) for c in param.choices)
-            values = tuple(float(labels.index(r)) if r in labels else None for r in raw)
-            axis = Axis(name, values, labels=labels, param=param)
-        elif param is not None or all(_number(r) is not None for r in raw if r is not None):
-            values = tuple(_number(r) for r in raw)
-            axis = Axis(name, values, log=bool(param and param.log), param=param)
-        else:
-            labels = tuple(sorted({r for r in raw if r is not None}))
-            values = tuple(float(labels.index(r)) if r is not None else None for r in raw)
-            axis = Axis(name, values, labels=labels)
-        if len({v for v in axis.values if v is not None}) > 1 or (
-            param is not None and param.kind != "fixed"
-        ):
-            axes.append(axis)
-    return axes
+def _figure_of(drawn: Any) -> Any:
+    """Optuna returns one Axes or an array of them."""
+    first = drawn.flat[0] if isinstance(drawn, np.ndarray) else drawn
+    return first.figure
 
 
 # ---------------------------------------------------------------------- optimisation history
@@ -130,6 +92,22 @@ def best_so_far(values: Sequence[float | None], direction: str) -> list[float | 
     return out
 
 
+def plot_trial_history(
+    path: Path,
+    trial_numbers: Sequence[int],
+    values: Sequence[float | None],
+    direction: str,
+    metric: str,
+) -> Path:
+    """Optuna's optimisation history: every trial's objective and the best so far."""
+    study = trials_study([], values, direction, trial_numbers)
+    with _optuna_style() as optuna_plots:
+        ax = optuna_plots.plot_optimization_history(study, target_name=metric)
+        ax.set_title(f"Optimisation history ({direction} {metric})")
+        ax.set_ylabel(metric)
+        return _save(ax.figure, path)
+
+
 def plot_history(
     path: Path,
     xs: Sequence[float],
@@ -138,9 +116,10 @@ def plot_history(
     metric: str,
     xlabel: str,
 ) -> Path:
-    """Every trial's objective and the best so far: has the search converged?"""
+    """The objective and the best so far against any x, such as wall time (Optuna's history
+    is by trial number only)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=_STYLE["figure.figsize"])
     points = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
     if points:
         ax.scatter(*zip(*points, strict=True), s=18, color="#4c72b0", label="trial", zorder=3)
@@ -151,7 +130,7 @@ def plot_history(
         ax.step(*zip(*running, strict=True), where="post", color="#dd8452", label="best so far")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
-    ax.set_title(f"optimisation history ({direction} {metric})")
+    ax.set_title(f"Optimisation history ({direction} {metric})")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     return _save(fig, path)
@@ -160,139 +139,52 @@ def plot_history(
 # ---------------------------------------------------------------------- parameters
 
 
-def _scaled(axis: Axis) -> list[float | None]:
-    """Axis values mapped to 0..1 (log scale for log parameters) for parallel coordinates."""
-    values = [v if v is None or not axis.log or v <= 0 else math.log10(v) for v in axis.values]
-    known = [v for v in values if v is not None]
-    if axis.categorical:
-        low, high = 0.0, float(max(len(axis.labels or ()) - 1, 1))
-    elif axis.param is not None and axis.param.low is not None and axis.param.high is not None:
-        low, high = axis.param.low, axis.param.high
-        if axis.log and low > 0:
-            low, high = math.log10(low), math.log10(high)
-    else:
-        low, high = (min(known), max(known)) if known else (0.0, 1.0)
-    span = (high - low) or 1.0
-    return [None if v is None else (v - low) / span for v in values]
-
-
-def _axis_ends(axis: Axis) -> tuple[str, str]:
-    if axis.categorical:
-        labels = axis.labels or ("",)
-        return labels[0], labels[-1]
-    if axis.param is not None and axis.param.low is not None and axis.param.high is not None:
-        return f"{axis.param.low:.3g}", f"{axis.param.high:.3g}"
-    known = [v for v in axis.values if v is not None]
-    return (f"{min(known):.3g}", f"{max(known):.3g}") if known else ("", "")
-
-
 def plot_parallel(
     path: Path, axes: Sequence[Axis], values: Sequence[float | None], metric: str, direction: str
 ) -> Path:
-    """One line per completed trial across every parameter, coloured by the objective."""
-    plt = _plt()
-    score = {i: float(v) for i, v in enumerate(values) if v is not None}
-    columns = [_scaled(a) for a in axes]
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * (len(axes) + 1)), 4.5))
-    ends = [_axis_ends(a) for a in axes]
-    if score:
-        low, high = min(score.values()), max(score.values())
-        cmap = plt.get_cmap("viridis" if direction == "maximize" else "viridis_r")
-        span = (high - low) or 1.0
-        sign = 1.0 if direction == "maximize" else -1.0
-        for i in sorted(score, key=lambda i: sign * score[i]):  # the best drawn last, on top
-            ys = [c[i] for c in columns] + [(score[i] - low) / span]
-            xs = [x for x, y in enumerate(ys) if y is not None]
-            colour = cmap((score[i] - low) / span)
-            ax.plot(xs, [y for y in ys if y is not None], color=colour, alpha=0.8, lw=1.4)
-        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(low, high))
-        fig.colorbar(sm, ax=ax, label=metric)
-        ends.append((f"{low:.3g}", f"{high:.3g}"))
-    else:
-        ends.append(("", ""))
-    names = [a.name for a in axes] + [metric]
-    for x, (bottom, top) in enumerate(ends):
-        ax.axvline(x, color="grey", lw=0.8)
-        ax.text(x, -0.06, bottom, ha="center", va="top", fontsize=7)
-        ax.text(x, 1.04, top, ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(names)), names, rotation=20)
-    ax.set_yticks([])
-    ax.set_ylim(-0.15, 1.15)
-    ax.set_title("parallel coordinates (completed trials)", pad=18)
-    return _save(fig, path)
+    """Optuna's parallel coordinates: one line per completed trial, coloured by the objective."""
+    study = trials_study(axes, values, direction)
+    width = max(8.0, 1.3 * (len(axes) + 1))
+    with _optuna_style(**{"figure.figsize": (width, 5.0)}) as optuna_plots:
+        ax = optuna_plots.plot_parallel_coordinate(study, target_name=metric)
+        ax.set_title("Parallel coordinates (completed trials)", y=1.04)
+        for label in ax.get_xticklabels():
+            label.set(rotation=30, ha="right", rotation_mode="anchor")
+        return _save(ax.figure, path)
 
 
-def param_importances(
-    axes: Sequence[Axis], values: Sequence[float | None], direction: str
-) -> dict[str, float]:
-    """fANOVA importances from an in-memory Optuna study rebuilt from the records.
+def _precomputed(importances: Mapping[str, float]) -> Any:
+    """An Optuna importance evaluator that returns numbers already computed
+    (`param_importances`): the picture shows what report.json says, and fANOVA runs once."""
+    from optuna.importance import BaseImportanceEvaluator
 
-    Only trials with a score and every parameter set take part (Optuna's rule: conditional
-    parameters are left out). Empty when there are too few trials to say anything.
-    """
-    import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
-    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+    class Precomputed(BaseImportanceEvaluator):
+        def evaluate(
+            self, study: Any, params: Any = None, *, target: Any = None
+        ) -> dict[str, float]:
+            return dict(importances)
 
-    from hpo.study.ledger import distribution
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    distributions: dict[str, Any] = {}
-    for a in axes:
-        if a.param is not None:
-            distributions[a.name] = distribution(a.param)
-        elif a.categorical:
-            distributions[a.name] = CategoricalDistribution(a.labels or ())
-        else:
-            known = [v for v in a.values if v is not None]
-            distributions[a.name] = FloatDistribution(min(known), max(known))
-    trials = []
-    for i, value in enumerate(values):
-        if value is None:
-            continue
-        params = {a.name: a.native(i) for a in axes if a.values[i] is not None}
-        trials.append(
-            optuna.trial.create_trial(
-                params=params,
-                distributions={k: distributions[k] for k in params},
-                value=value,
-            )
-        )
-    if len(trials) < 2:
-        return {}
-    study = optuna.create_study(direction="maximize" if direction == "maximize" else "minimize")
-    study.add_trials(trials)
-    try:
-        found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
-    except (ValueError, RuntimeError):  # e.g. no parameter common to all trials
-        return {}
-    return {k: float(v) for k, v in found.items()}
+    return Precomputed()
 
 
 def plot_importance(path: Path, importances: Mapping[str, float], metric: str) -> Path:
-    plt = _plt()
-    names = list(importances)[::-1]  # most important on top
-    fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.4 * max(len(names), 1)))
-    ax.barh(names, [importances[n] for n in names], color="#4c72b0")
-    for y, name in enumerate(names):
-        ax.text(importances[name], y, f" {importances[name]:.2f}", va="center", fontsize=8)
-    ax.set_xlabel(f"importance for {metric} (fANOVA, sums to 1)")
-    ax.set_xlim(0, 1.1)
-    ax.set_title("parameter importance")
-    return _save(fig, path)
+    """Optuna's importance bars for fANOVA numbers (most important on top)."""
+    import optuna
 
-
-def _set_axis(ax: Any, axis: Axis, which: str) -> None:
-    """Log scale or categorical tick labels on one matplotlib axis ("x" or "y")."""
-    if axis.log:
-        from matplotlib.ticker import NullFormatter
-
-        (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-        (ax.xaxis if which == "x" else ax.yaxis).set_minor_formatter(NullFormatter())
-    if axis.categorical:
-        ticks = list(range(len(axis.labels or ())))
-        (ax.set_xticks if which == "x" else ax.set_yticks)(ticks, list(axis.labels or ()))
-    (ax.set_xlabel if which == "x" else ax.set_ylabel)(axis.name)
+    # the bars come from the evaluator; the study only has to hold one scored trial
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(value=0.0))
+    height = 1.6 + 0.45 * max(len(importances), 1)
+    with _optuna_style(**{"figure.figsize": (8.0, height)}) as optuna_plots:
+        ax = optuna_plots.plot_param_importances(
+            study, evaluator=_precomputed(importances), target_name=metric
+        )
+        ax.set_title("Parameter importance (fANOVA)", loc="left")
+        if ax.get_legend() is not None:  # one objective: the legend only repeats the metric
+            ax.get_legend().remove()
+        ax.set_xlabel(f"importance for {metric} (sums to 1)")
+        ax.set_xlim(0, 1.1)
+        return _save(ax.figure, path)
 
 
 def plot_slices(
@@ -302,65 +194,66 @@ def plot_slices(
     trial_numbers: Sequence[int],
     metric: str,
 ) -> Path:
-    """The objective against each parameter alone: where in its range the good trials are."""
+    """Optuna's slice plots (the objective against each parameter alone), in rows of at most
+    `SLICES_PER_ROW`: Optuna draws them all in one row, unreadable past a handful."""
+    study = trials_study(axes, values, "maximize", trial_numbers)
+    names = sorted(a.name for a in axes)
+    n_rows = max(math.ceil(len(names) / SLICES_PER_ROW), 1)
+    rows = [list(row) for row in np.array_split(names, n_rows)]  # no lone parameter in a row
+    last = max(trial_numbers, default=0)
+    images = []
+    for k, row in enumerate(rows):
+        # Optuna makes each slice half as wide as rcParams' figure width
+        with _optuna_style(**{"figure.figsize": (7.0, 3.6)}) as optuna_plots:
+            drawn = optuna_plots.plot_slice(study, params=row or None, target_name=metric)
+            fig = _figure_of(drawn)
+            fig.suptitle(f"Slice plots: {metric} against each parameter" if k == 0 else "")
+            for ax in np.atleast_1d(drawn).flat:
+                ax.set_title("")
+                for dots in ax.collections:  # one colour scale (trial number) for every slice
+                    dots.set_clim(0, last)
+            images.append(_rendered(fig))
+    return _stacked(images, path)
+
+
+def _rendered(fig: Any) -> np.ndarray:
+    """A figure as RGBA pixels at `DPI` (cropped to what is drawn: Optuna's colour bar
+    does not survive `tight_layout`)."""
     plt = _plt()
-    n = max(len(axes), 1)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
-    for k, axis in enumerate(axes):
-        ax = grid[k // cols][k % cols]
-        points = [
-            (x, v, t)
-            for x, v, t in zip(axis.values, values, trial_numbers, strict=True)
-            if x is not None and v is not None
-        ]
-        if points:
-            xs, ys, ts = zip(*points, strict=True)
-            dots = ax.scatter(xs, ys, c=ts, cmap="Blues", edgecolors="grey", s=24)
-            if k == len(axes) - 1:
-                fig.colorbar(dots, ax=ax, label="trial")
-        _set_axis(ax, axis, "x")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    for k in range(len(axes), rows * cols):
-        grid[k // cols][k % cols].axis("off")
-    fig.suptitle(f"slice plots ({metric} against each parameter)")
-    return _save(fig, path)
+    buffer = io.BytesIO()
+    _tidy_log_ticks(fig)
+    fig.savefig(buffer, dpi=DPI, format="png", bbox_inches="tight", pad_inches=0.15)
+    plt.close(fig)
+    buffer.seek(0)
+    image: np.ndarray = plt.imread(buffer, format="png")
+    return image
+
+
+def _stacked(images: Sequence[np.ndarray], path: Path) -> Path:
+    """Pictures one under the other, pixel for pixel (narrower ones padded white on the right)."""
+    width = max(image.shape[1] for image in images)
+    padded = [
+        np.pad(image, ((0, 0), (0, width - image.shape[1]), (0, 0)), constant_values=1.0)
+        for image in images
+    ]
+    _plt().imsave(path, np.concatenate(padded), format="png")
+    return path
 
 
 def plot_contour(
-    path: Path, x_axis: Axis, y_axis: Axis, values: Sequence[float | None], metric: str
+    path: Path,
+    x_axis: Axis,
+    y_axis: Axis,
+    values: Sequence[float | None],
+    metric: str,
+    direction: str = "maximize",
 ) -> Path:
-    """The objective over the two most important parameters (interpolated when it can be)."""
-    plt = _plt()
-    points = [
-        (x, y, v)
-        for x, y, v in zip(x_axis.values, y_axis.values, values, strict=True)
-        if x is not None and y is not None and v is not None
-    ]
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    if points:
-        xs, ys, zs = (np.asarray(c, dtype=float) for c in zip(*points, strict=True))
-        try:
-            # interpolate on the plotted scale (log for log parameters)
-            gx = np.log10(xs) if x_axis.log else xs
-            gy = np.log10(ys) if y_axis.log else ys
-            filled = ax.tricontourf(gx, gy, zs, levels=12, cmap="viridis", alpha=0.85)
-            fig.colorbar(filled, ax=ax, label=metric)
-            plot_x, plot_y = gx, gy
-        except (ValueError, RuntimeError):  # fewer than 3 points, or all on one line
-            plot_x, plot_y = (
-                (np.log10(xs) if x_axis.log else xs),
-                (np.log10(ys) if y_axis.log else ys),
-            )
-        ax.scatter(plot_x, plot_y, c=zs, cmap="viridis", edgecolors="black", s=30, zorder=3)
-    for axis, which in ((x_axis, "x"), (y_axis, "y")):
-        _set_axis(ax, Axis(axis.name, axis.values, False, axis.labels), which)
-        if axis.log:
-            (ax.set_xlabel if which == "x" else ax.set_ylabel)(f"log10 {axis.name}")
-    ax.set_title(f"{metric} over {x_axis.name} and {y_axis.name}")
-    return _save(fig, path)
+    """Optuna's contour of the objective over two parameters (the two most important)."""
+    study = trials_study([x_axis, y_axis], values, direction)
+    with _optuna_style(**{"figure.figsize": (7.5, 5.8)}) as optuna_plots:
+        ax = optuna_plots.plot_contour(study, params=[x_axis.name, y_axis.name], target_name=metric)
+        ax.set_title(f"{metric} over {x_axis.name} and {y_axis.name}")
+        return _save(ax.figure, path)
 
 
 def plot_pareto(
@@ -371,26 +264,35 @@ def plot_pareto(
     trial_numbers: Sequence[int],
     labels: tuple[str, str],
 ) -> Path:
-    """The first two objectives of every completed trial, the Pareto set highlighted."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    rest = [(x, y) for x, y, f in zip(xs, ys, on_front, strict=True) if not f]
-    front = sorted(
-        (x, y, t) for x, y, f, t in zip(xs, ys, on_front, trial_numbers, strict=True) if f
+    """Optuna's Pareto-front picture of the first two objectives, the front numbered.
+
+    Which trials are on the front is hpo's decision (`selection.pareto_front`: every
+    objective, the constraints), passed in as `on_front`; Optuna is given it as a one-value
+    rank (0 on the front, 1 off it) and draws each trial at its two objective values.
+    """
+    import optuna
+    from optuna.trial import create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study()
+    study.add_trials(
+        [
+            create_trial(value=0.0 if front else 1.0, user_attrs={"xy": (x, y), "trial": t})
+            for x, y, front, t in zip(xs, ys, on_front, trial_numbers, strict=True)
+        ]
     )
-    if rest:
-        ax.scatter(*zip(*rest, strict=True), color="#bbbbbb", s=20, label="dominated")
-    if front:
-        fx, fy, _ = zip(*front, strict=True)
-        ax.plot(fx, fy, "o-", color="#c44e52", label="Pareto set", zorder=3)
-        for x, y, t in front:
-            ax.annotate(str(t), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlabel(labels[0])
-    ax.set_ylabel(labels[1])
-    ax.set_title("Pareto front (numbers: trials)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    return _save(fig, path)
+    with _optuna_style(**{"figure.figsize": (8.0, 5.5)}) as optuna_plots:
+        ax = optuna_plots.plot_pareto_front(
+            study, targets=lambda t: t.user_attrs["xy"], target_names=list(labels)
+        )
+        for x, y, front, t in zip(xs, ys, on_front, trial_numbers, strict=True):
+            if front:
+                ax.annotate(str(t), (x, y), textcoords="offset points", xytext=(5, 5))
+        names = {"Trial": "other trials", "Best Trial": "Pareto set"}
+        handles, found = ax.get_legend_handles_labels()
+        ax.legend(handles, [names.get(label, label) for label in found], loc="best")
+        ax.set_title("Pareto front (numbers: trials on the front)")
+        return _save(ax.figure, path)
 
 
 # ---------------------------------------------------------------------- the best trial
@@ -414,28 +316,31 @@ def per_class_scores(matrix: np.ndarray) -> dict[str, list[float]]:
 
 
 def plot_confusion(path: Path, matrix: np.ndarray, class_names: Sequence[str], title: str) -> Path:
+    """scikit-learn's `ConfusionMatrixDisplay` (rows: true class, columns: predicted)."""
     plt = _plt()
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     n = len(matrix)
-    fig, ax = plt.subplots(figsize=(1.8 + 0.5 * n, 1.4 + 0.5 * n))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), list(class_names), rotation=90 if n > 6 else 0)
-    ax.set_yticks(range(n), list(class_names))
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    threshold = matrix.max() / 2 if matrix.size else 0
-    for i in range(n):
-        for j in range(n):
-            colour = "white" if matrix[i, j] > threshold else "black"
-            ax.text(
-                j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7, color=colour
-            )
+    side = 2.5 + 0.55 * n
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    display = ConfusionMatrixDisplay(np.asarray(matrix), display_labels=list(class_names))
+    display.plot(
+        ax=ax,
+        cmap="Blues",
+        colorbar=True,
+        values_format="d",
+        xticks_rotation="vertical" if n > 6 else "horizontal",
+        text_kw={"fontsize": 9 if n <= 12 else 7},
+    )
+    ax.set_title(title)
     return _save(fig, path)
 
 
 def plot_per_class(
     path: Path, class_names: Sequence[str], scores: Mapping[str, Sequence[float]], title: str
 ) -> Path:
+    """Precision, recall and F1 side by side for each class (Optuna and scikit-learn have
+    no such picture)."""
     plt = _plt()
     n = len(class_names)
     x = np.arange(n)
@@ -447,7 +352,24 @@ def plot_per_class(
     ax.set_xticks(x, list(class_names), rotation=90 if n > 10 else 0)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
+
+
+__all__ = [
+    "Axis",
+    "build_axes",
+    "param_importances",
+    "per_class_scores",
+    "plot_confusion",
+    "plot_contour",
+    "plot_history",
+    "plot_importance",
+    "plot_parallel",
+    "plot_pareto",
+    "plot_per_class",
+    "plot_slices",
+    "plot_trial_history",
+]

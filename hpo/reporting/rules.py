@@ -132,4 +132,32 @@ def stalled(
     )
 
 
-__all__ = ["Range", "edge_of_range", "last_improvement", "mostly_failed", "stalled"]
+def sweep_warnings(
+    values: Sequence[float | None],
+    trial_numbers: Sequence[int],
+    states: Mapping[str, int],
+    direction: str,
+    best_params: Mapping[str, Any] | None,
+    ranges: Sequence[Range],
+) -> list[str]:
+    """The three rules applied to one sweep (`best_params`: None when no trial is best)."""
+    found: list[str] = []
+    if best_params is not None:
+        found += edge_of_range(best_params, ranges)
+    for message in (
+        mostly_failed(states),
+        stalled(values, direction, trial_numbers=trial_numbers),
+    ):
+        if message:
+            found.append(message)
+    return found
+
+
+__all__ = [
+    "Range",
+    "edge_of_range",
+    "last_improvement",
+    "mostly_failed",
+    "stalled",
+    "sweep_warnings",
+]

@@ -113,3 +113,39 @@ def validation_text(summary: Mapping[str, Any]) -> str:
         f"{_kv(flat)}\ndata:\n{_kv(data)}\n"
         f"search space ({len(params)} parameters):\n{_kv(params)}"
     )
+
+
+def comparison_table(report: Mapping[str, Any]) -> str:
+    """`hpo compare` without --json: the ranking, then the significance tests."""
+    rows = []
+    for r in report["strategies"]:
+        mean = r["best_mean"]
+        rows.append(
+            [
+                r["strategy"],
+                r["budget"],
+                r["repeats"],
+                f"{mean:.4f} ± {r['best_std']:.4f}" if mean is not None else "-",
+                f"{r['wall_seconds_mean']:.1f}" if r["wall_seconds_mean"] is not None else "-",
+                r["trials_to_target_median"]
+                if r["trials_to_target_median"] is not None
+                else "never",
+            ]
+        )
+    headers = [
+        "strategy",
+        "trials",
+        "repeats",
+        f"best {report['metric']}",
+        "wall s",
+        f"trials to {report['target']:.4f}",
+    ]
+    lines = [table(headers, rows)]
+    sig = report["significance"]
+    if "friedman" in sig and "p_value" in sig["friedman"]:
+        lines.append(f"Friedman test across strategies: p = {sig['friedman']['p_value']:.4g}")
+    for pair, p in sig.get("wilcoxon_holm", {}).items():
+        lines.append(f"Wilcoxon (Holm-adjusted) {pair}: p = {p:.4g}")
+    if "note" in sig:
+        lines.append(f"significance: {sig['note']}")
+    return "\n".join(lines)

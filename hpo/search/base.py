@@ -11,19 +11,24 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from hpo.config.experiment import Constraint
 from hpo.config.space import SearchSpace
 from hpo.study.ledger import Ledger, State
+from hpo.trial.task import KerasFit, TrialRunner
 
 Direction = Literal["maximize", "minimize"]
 
 
 class UnsupportedFeature(ValueError):
     """The backend cannot express something the experiment asks for."""
+
+
+class SearchExhausted(Exception):
+    """A finite search (one with a `size`) has asked for every candidate it has."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,9 @@ class StrategyOptions(BaseModel):
     """Options common to every strategy; subclasses add their own (unknown keys rejected)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+OptionsT = TypeVar("OptionsT", bound=StrategyOptions)
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,9 @@ class Outcome:
         )
 
 
-class Strategy(ABC):
-    """Ask/tell over a neutral space. Subclasses set `name`, `capabilities`, `Options`."""
+class Strategy(ABC, Generic[OptionsT]):
+    """Ask/tell over a neutral space. Subclasses set `name`, `capabilities`, `Options`
+    (and parameterize the class with it, `Strategy[MyOptions]`, to type `self.options`)."""
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
@@ -79,7 +88,7 @@ class Strategy(ABC):
         space: SearchSpace,
         directions: Sequence[Direction],
         seed: int,
-        options: StrategyOptions,
+        options: OptionsT,
         *,
         pruner: str = "none",
         constraints: Sequence[Constraint] = (),
@@ -120,6 +129,26 @@ class Strategy(ABC):
                 "strategy"
             )
 
+    @classmethod
+    def size_of(cls, space: SearchSpace, options: OptionsT) -> int | None:
+        """How many trials this search can ever ask for (then `ask` raises SearchExhausted),
+        or None when it never runs out. A classmethod: `hpo compare` sizes its budget before
+        any study exists."""
+        return None
+
+    @property
+    def size(self) -> int | None:
+        return self.size_of(self.space, self.options)
+
+    @classmethod
+    def runner_for(cls, options: OptionsT) -> TrialRunner:
+        """How a trial of this strategy is trained in the training process (carried by its
+        `TrialTask`): the Keras pipeline unless a backend trains another way."""
+        return KerasFit()
+
+    def trial_runner(self) -> TrialRunner:
+        return self.runner_for(self.options)
+
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
@@ -134,5 +163,5 @@ class Strategy(ABC):
     def ask(self) -> TrialRequest:
         """Choose the next parameters and record the trial in the ledger."""
 
-    def tell(self, request: TrialRequest, outcome: Outcome) -> None:  # noqa: B027
+    def tell(self, request: TrialRequest, outcome: Outcome) -> None:
         """Learn from a finished trial. Ledger-backed samplers learn from the ledger itself."""

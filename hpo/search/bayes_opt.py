@@ -30,13 +30,11 @@ class BayesOptOptions(VectorOptions):
     n_initial_points: int = Field(default=5, ge=1, description="random points before the GP")
 
 
-class BayesOptStrategy(VectorStrategy):
+class BayesOptStrategy(VectorStrategy[BayesOptOptions]):
     name = "bayes-opt"
     log10_space = True
     Options = BayesOptOptions
     capabilities = Capabilities(
-        pruning=False,
-        multi_objective=False,
         notes="log scale searched as log10; categoricals are experimental in bayes_opt; "
         "conditional parameters are flattened; several workers: constant liar on pending "
         "points",
@@ -58,7 +56,6 @@ class BayesOptStrategy(VectorStrategy):
         from bayes_opt import BayesianOptimization, acquisition
 
         opts = self.options
-        assert isinstance(opts, BayesOptOptions)
         seed = self.seed + len(self.ledger.trials())
         function = {
             "ucb": lambda: acquisition.UpperConfidenceBound(kappa=opts.kappa, random_state=seed),
@@ -82,7 +79,6 @@ class BayesOptStrategy(VectorStrategy):
 
     def _propose(self, pending: Sequence[Point], lie: float | None) -> Point:
         opts = self.options
-        assert isinstance(opts, BayesOptOptions)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             if self._registered < opts.n_initial_points:

@@ -5,7 +5,7 @@ overridable per parameter with `grid_points` or explicit `values`). Candidates a
 enumerated like nested for-loops in search-space order, the LAST parameter changing
 fastest; a conditional parameter only varies where it is active, so no two candidates
 are the same trial. Each candidate is then evaluated by scikit-learn's `GridSearchCV` over
-a SciKeras classifier in the training process (see hpo/grid_search.py), so every candidate
+a SciKeras classifier in the training process (see hpo/trial/sklearn_cv.py), so every candidate
 becomes a trial run the moment it finishes, and a re-run of the study skips candidates
 already in the ledger.
 """
@@ -20,11 +20,14 @@ import numpy as np
 from pydantic import Field
 
 from hpo.config.space import Param, Scalar, SearchSpace
-from hpo.search.base import Capabilities, Strategy, StrategyOptions, TrialRequest
-
-
-class SearchExhausted(Exception):
-    """Every candidate of the grid has been asked for."""
+from hpo.search.base import (
+    Capabilities,
+    SearchExhausted,
+    Strategy,
+    StrategyOptions,
+    TrialRequest,
+)
+from hpo.trial.task import SklearnCV, TrialRunner
 
 
 class GridOptions(StrategyOptions):
@@ -96,26 +99,25 @@ def _normal(value: Any) -> Any:
     return value
 
 
-class GridStrategy(Strategy):
+class GridStrategy(Strategy[GridOptions]):
     name = "grid"
     Options = GridOptions
     capabilities = Capabilities(
-        pruning=False,
-        multi_objective=False,
-        notes="ranges discretised to grid_points values; trials run through GridSearchCV",
+        notes="ranges discretised to grid_points values; trials run through GridSearchCV"
     )
 
     def attach(self, ledger: Any) -> None:
         super().attach(ledger)
-        opts = self.options
-        assert isinstance(opts, GridOptions)
-        self._candidates = enumerate_grid(self.space, opts.grid_points)
+        self._candidates = enumerate_grid(self.space, self.options.grid_points)
 
-    @property
-    def size(self) -> int:
-        opts = self.options
-        assert isinstance(opts, GridOptions)
-        return grid_size(self.space, opts.grid_points)
+    @classmethod
+    def size_of(cls, space: SearchSpace, options: GridOptions) -> int:
+        return grid_size(space, options.grid_points)
+
+    @classmethod
+    def runner_for(cls, options: GridOptions) -> TrialRunner:
+        """Each candidate goes through scikit-learn's GridSearchCV (trial/sklearn_cv.py)."""
+        return SklearnCV(cv=options.cv, n_jobs=options.n_jobs)
 
     def ask(self) -> TrialRequest:
         ledger = self.ledger

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import optuna
 from optuna.trial import FrozenTrial
 
-from hpo.search.base import Capabilities, Strategy, StrategyOptions, TrialRequest
+from hpo.search.base import Capabilities, OptionsT, Strategy, StrategyOptions, TrialRequest
 from hpo.study.ledger import METRICS_ATTR
 
 
@@ -30,14 +30,39 @@ def _quiet_experimental() -> Iterator[None]:
         yield
 
 
-class OptunaStrategy(Strategy):
-    """Base for Optuna samplers. Subclasses build the sampler; pruning happens in the
-    training process through Optuna's pruners on the same study."""
+_AT_RANDOM = "conditional parameters are sampled at random"
+
+
+class OptunaStrategy(Strategy[OptionsT]):
+    """Base for Optuna samplers: `sampler` names the class in `optuna.samplers`, whose
+    keyword arguments are the strategy's options (one definition: the Options model) plus
+    `sampler_extras`. Pruning happens in the training process through Optuna's pruners on
+    the same study."""
 
     capabilities = Capabilities(pruning=True, multi_objective=True)
+    sampler: ClassVar[str]
+
+    def sampler_extras(self, seed: int) -> dict[str, Any]:
+        """Keyword arguments beyond the options (constraints, a fallback sampler)."""
+        return {}
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        raise NotImplementedError
+        sampler_class = getattr(optuna.samplers, self.sampler)
+        sampler: optuna.samplers.BaseSampler = sampler_class(
+            seed=seed, **self.options.model_dump(), **self.sampler_extras(seed)
+        )
+        return sampler
+
+    def with_constraints(self) -> dict[str, Any]:
+        return {"constraints_func": self.constraints_func()}
+
+    @staticmethod
+    def random_for_the_rest(seed: int) -> dict[str, Any]:
+        """What the sampler cannot model is sampled at random, without a warning per trial."""
+        return {
+            "independent_sampler": optuna.samplers.RandomSampler(seed=seed),
+            "warn_independent_sampling": False,
+        }
 
     def attach(self, ledger: Any) -> None:
         super().attach(ledger)
@@ -72,12 +97,8 @@ class RandomOptions(StrategyOptions):
     pass
 
 
-class RandomStrategy(OptunaStrategy):
-    name = "random"
-    Options = RandomOptions
-
-    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.RandomSampler(seed=seed)
+class RandomStrategy(OptunaStrategy[RandomOptions]):
+    name, Options, sampler = "random", RandomOptions, "RandomSampler"
 
 
 class TPEOptions(StrategyOptions):
@@ -86,21 +107,11 @@ class TPEOptions(StrategyOptions):
     constant_liar: bool = True
 
 
-class TPEStrategy(OptunaStrategy):
-    name = "optuna-tpe"
-    Options: ClassVar[type[StrategyOptions]] = TPEOptions
+class TPEStrategy(OptunaStrategy[TPEOptions]):
+    name, Options, sampler = "optuna-tpe", TPEOptions, "TPESampler"
 
-    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        opts = self.options
-        assert isinstance(opts, TPEOptions)
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            n_startup_trials=opts.n_startup_trials,
-            multivariate=opts.multivariate,
-            group=opts.multivariate,
-            constant_liar=opts.constant_liar,
-            constraints_func=self.constraints_func(),
-        )
+    def sampler_extras(self, seed: int) -> dict[str, Any]:
+        return {"group": self.options.multivariate, **self.with_constraints()}
 
 
 class GPOptions(StrategyOptions):
@@ -108,26 +119,17 @@ class GPOptions(StrategyOptions):
     deterministic_objective: bool = False
 
 
-class GPStrategy(OptunaStrategy):
+class GPStrategy(OptunaStrategy[GPOptions]):
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler; needs PyTorch)."""
 
-    name = "optuna-gp"
-    Options = GPOptions
+    name, Options, sampler = "optuna-gp", GPOptions, "GPSampler"
     capabilities = Capabilities(
         pruning=True,
-        multi_objective=False,
         notes="conditional parameters outside the GP's joint model are sampled at random",
     )
 
-    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        opts = self.options
-        assert isinstance(opts, GPOptions)
-        return optuna.samplers.GPSampler(
-            seed=seed,
-            n_startup_trials=opts.n_startup_trials,
-            deterministic_objective=opts.deterministic_objective,
-            constraints_func=self.constraints_func(),
-        )
+    def sampler_extras(self, seed: int) -> dict[str, Any]:
+        return self.with_constraints()
 
 
 class CmaEsOptions(StrategyOptions):
@@ -136,28 +138,14 @@ class CmaEsOptions(StrategyOptions):
     with_margin: bool = False
 
 
-class CmaEsStrategy(OptunaStrategy):
+class CmaEsStrategy(OptunaStrategy[CmaEsOptions]):
     """CMA-ES (Optuna's CmaEsSampler): continuous and integer parameters."""
 
-    name = "optuna-cmaes"
-    Options = CmaEsOptions
-    capabilities = Capabilities(
-        pruning=True,
-        multi_objective=False,
-        notes="categorical and conditional parameters are sampled at random",
-    )
+    name, Options, sampler = "optuna-cmaes", CmaEsOptions, "CmaEsSampler"
+    capabilities = Capabilities(pruning=True, notes=f"categorical and {_AT_RANDOM}")
 
-    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        opts = self.options
-        assert isinstance(opts, CmaEsOptions)
-        return optuna.samplers.CmaEsSampler(
-            seed=seed,
-            n_startup_trials=opts.n_startup_trials,
-            restart_strategy=opts.restart_strategy,
-            with_margin=opts.with_margin,
-            independent_sampler=optuna.samplers.RandomSampler(seed=seed),
-            warn_independent_sampling=False,
-        )
+    def sampler_extras(self, seed: int) -> dict[str, Any]:
+        return self.random_for_the_rest(seed)
 
 
 class QMCOptions(StrategyOptions):
@@ -165,44 +153,26 @@ class QMCOptions(StrategyOptions):
     scramble: bool = True
 
 
-class QMCStrategy(OptunaStrategy):
+class QMCStrategy(OptunaStrategy[QMCOptions]):
     """Quasi-Monte-Carlo (Sobol / Halton): space-filling, ignores results."""
 
-    name = "optuna-qmc"
-    Options = QMCOptions
+    name, Options, sampler = "optuna-qmc", QMCOptions, "QMCSampler"
     capabilities = Capabilities(
-        pruning=True,
-        multi_objective=True,
-        notes="categorical and conditional parameters are sampled at random",
+        pruning=True, multi_objective=True, notes=f"categorical and {_AT_RANDOM}"
     )
 
-    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        opts = self.options
-        assert isinstance(opts, QMCOptions)
-        return optuna.samplers.QMCSampler(
-            qmc_type=opts.qmc_type,
-            scramble=opts.scramble,
-            seed=seed,
-            independent_sampler=optuna.samplers.RandomSampler(seed=seed),
-            warn_independent_sampling=False,
-        )
+    def sampler_extras(self, seed: int) -> dict[str, Any]:
+        return self.random_for_the_rest(seed)
 
 
 class NSGA2Options(StrategyOptions):
     population_size: int = 20
 
 
-class NSGA2Strategy(OptunaStrategy):
+class NSGA2Strategy(OptunaStrategy[NSGA2Options]):
     """NSGA-II: the evolutionary multi-objective sampler (works single-objective too)."""
 
-    name = "optuna-nsga2"
-    Options = NSGA2Options
+    name, Options, sampler = "optuna-nsga2", NSGA2Options, "NSGAIISampler"
 
-    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        opts = self.options
-        assert isinstance(opts, NSGA2Options)
-        return optuna.samplers.NSGAIISampler(
-            population_size=opts.population_size,
-            seed=seed,
-            constraints_func=self.constraints_func(),
-        )
+    def sampler_extras(self, seed: int) -> dict[str, Any]:
+        return self.with_constraints()

@@ -31,9 +31,9 @@ class SkoptOptions(VectorOptions):
     acq_func: Literal["gp_hedge", "EI", "PI", "LCB"] = "gp_hedge"
 
 
-class SkoptStrategy(VectorStrategy):
+class SkoptStrategy(VectorStrategy[SkoptOptions]):
     base_estimator: ClassVar[str] = ""
-    capabilities = Capabilities(pruning=False, multi_objective=False, notes=NOTES)
+    capabilities = Capabilities(notes=NOTES)
     Options = SkoptOptions
 
     def surrogate(self) -> Any:
@@ -59,7 +59,6 @@ class SkoptStrategy(VectorStrategy):
         from skopt import Optimizer
 
         opts = self.options
-        assert isinstance(opts, SkoptOptions)
         self._optimizer = Optimizer(
             [self._dimension(p) for p in self.dimensions],
             base_estimator=self.surrogate(),
@@ -70,7 +69,6 @@ class SkoptStrategy(VectorStrategy):
 
     def _propose(self, pending: Sequence[Point], lie: float | None) -> Point:
         opts = self.options
-        assert isinstance(opts, SkoptOptions)
         optimizer = self._optimizer
         with warnings.catch_warnings():  # "objective has been evaluated at this point before"
             warnings.simplefilter("ignore", UserWarning)

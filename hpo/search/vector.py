@@ -23,7 +23,7 @@ import math
 import statistics
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field
 
@@ -41,7 +41,10 @@ class VectorOptions(StrategyOptions):
     )
 
 
-class VectorStrategy(Strategy):
+VectorOptionsT = TypeVar("VectorOptionsT", bound=VectorOptions)
+
+
+class VectorStrategy(Strategy[VectorOptionsT]):
     """Ask a backend for a full point, run its active part, tell it the score."""
 
     # True: the backend searches log-scale parameters as log10(value) (bayes_opt has no
@@ -137,7 +140,7 @@ class VectorStrategy(Strategy):
         """The constant liar's value for pending points (in loss terms)."""
         if not self._losses:
             return None
-        liar = getattr(self.options, "liar", "min")
+        liar = self.options.liar
         if liar == "mean":
             return statistics.fmean(self._losses)
         return min(self._losses) if liar == "min" else max(self._losses)

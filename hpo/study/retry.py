@@ -6,7 +6,8 @@ transaction either committed or did not; the Ledger's calls are written to be sa
 repeat (`finish` checks the trial's state first, reads are reads, the stored outcome is one
 final `tell`), so a call that hit a lost connection is simply made again after a pause.
 Only connection-level errors are retried; bad data and bugs surface at once. After
-`patience_s` the orchestrator gives up with one clear line (`DatabaseUnavailable`).
+`patience_s` the orchestrator gives up with one clear line (`DatabaseUnavailable`). The
+pauses themselves are the one policy of `hpo.retry`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from hpo.errors import SweepAborted
+from hpo.retry import Backoff, retry
+from hpo.urls import mask_secrets
 
 T = TypeVar("T")
 
@@ -47,8 +50,6 @@ def is_transient(err: BaseException) -> bool:
 
 def reason(err: BaseException) -> str:
     """The first line of the driver's own message (what the user can act on)."""
-    from hpo.study.ledger import mask_secrets
-
     cause: BaseException = err
     while cause.__cause__ is not None:
         cause = cause.__cause__
@@ -57,21 +58,12 @@ def reason(err: BaseException) -> str:
     return mask_secrets(text[0] if text else type(inner).__name__)
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """How long to keep trying: pauses double from `first_s` up to `max_s`."""
-
-    patience_s: float = 120.0
-    first_s: float = 0.5
-    max_s: float = 8.0
-
-
 @dataclass
 class Retrying:
     """Calls a function again while the database is unreachable, up to the patience."""
 
     where: str  # the masked URL, for the give-up message
-    backoff: Backoff = Backoff()
+    backoff: Backoff = field(default_factory=Backoff)
     notify: Callable[[str], None] | None = None
     _warned: bool = False
     # monotonic time the database was last seen failing, or coming back after failing
@@ -82,35 +74,33 @@ class Retrying:
         self.last_trouble = time.monotonic()
 
     def call(self, what: str, function: Callable[[], T]) -> T:
-        deadline = time.monotonic() + self.backoff.patience_s
-        pause = self.backoff.first_s
         failed = False
-        while True:
-            try:
-                result = function()
-            except Exception as err:
-                if not is_transient(err):
-                    raise
-                failed = True
-                self.trouble()
-                if time.monotonic() + pause > deadline:
-                    raise DatabaseUnavailable(
-                        f"the ledger database {self.where} is unreachable ({reason(err)}); "
-                        f"gave up after {self.backoff.patience_s:.0f} s. Finished trials are "
-                        "kept: start the same command again to resume"
-                    ) from None
-                if self.notify is not None and not self._warned:
-                    self.notify(
-                        f"the ledger database {self.where} is unreachable ({reason(err)}); "
-                        f"retrying for up to {self.backoff.patience_s:.0f} s"
-                    )
-                    self._warned = True
-                time.sleep(pause)
-                pause = min(pause * 2, self.backoff.max_s)
-            else:
-                if failed:  # back after failing: fail_stale waits a grace period from now
-                    self.trouble()
-                if self._warned and self.notify is not None:
-                    self.notify(f"the ledger database {self.where} is back ({what})")
-                self._warned = False
-                return result
+
+        def failing(err: Exception) -> None:
+            nonlocal failed
+            failed = True
+            self.trouble()
+            if self.notify is not None and not self._warned:
+                self.notify(
+                    f"the ledger database {self.where} is unreachable ({reason(err)}); "
+                    f"retrying for up to {self.backoff.patience_s:.0f} s"
+                )
+                self._warned = True
+
+        def gone(err: Exception) -> DatabaseUnavailable:
+            self.trouble()
+            return DatabaseUnavailable(
+                f"the ledger database {self.where} is unreachable ({reason(err)}); "
+                f"gave up after {self.backoff.patience_s:.0f} s. Finished trials are "
+                "kept: start the same command again to resume"
+            )
+
+        result = retry(
+            function, self.backoff, retry_on=is_transient, on_retry=failing, give_up=gone
+        )
+        if failed:  # back after failing: fail_stale waits a grace period from now
+            self.trouble()
+        if self._warned and self.notify is not None:
+            self.notify(f"the ledger database {self.where} is back ({what})")
+        self._warned = False
+        return result

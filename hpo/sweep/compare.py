@@ -27,9 +27,9 @@ import numpy as np
 
 from hpo.config.experiment import Experiment
 from hpo.errors import UserInputError
-from hpo.search import REGISTRY
-from hpo.sweep.loop import SweepOptions, run_sweep
-from hpo.sweep.preflight import check
+from hpo.search import REGISTRY, strategy_class
+from hpo.sweep.preflight import Checked, check
+from hpo.sweep.setup import SweepOptions, run_sweep
 from hpo.tracking.runs import Tracker
 from hpo.tracking.sweeps import SweepView
 
@@ -187,15 +187,11 @@ def compare(
     try:
         for name in strategies:
             budget = trials
-            if name == "grid":
-                from hpo.search.grid import GridOptions, grid_size
-
-                opts = GridOptions.model_validate(
-                    pinned.strategy.options if pinned.strategy.name == "grid" else {}
-                )
-                budget = grid_size(checked[name].space, opts.grid_points)
+            size = _search_size(checked[name])
+            if size is not None:  # a finite search (a grid) runs in full: a fair competitor
+                budget = size
                 if notify:
-                    notify(f"grid: the budget is the grid size ({budget} trials), not {trials}")
+                    notify(f"{name}: the budget is the grid size ({budget} trials), not {trials}")
             runs = StrategyRuns(name, budget)
             for repeat in range(repeats):
                 exp = _for(pinned, name, budget, repeat)
@@ -229,6 +225,13 @@ def compare(
         return report
     finally:
         tracker.end_run(parent, status)
+
+
+def _search_size(checked: Checked) -> int | None:
+    """How many trials the strategy can ever ask for (None: unbounded)."""
+    config = checked.experiment.strategy
+    cls = strategy_class(config.name)
+    return cls.size_of(checked.space, cls.Options.model_validate(config.options))
 
 
 def _for(base: Experiment, strategy: str, trials: int, repeat: int) -> Experiment:
@@ -285,40 +288,3 @@ def _report(
         "strategies": [r.summary(target, maximize) for r in runs],
         "significance": significance(runs),
     }
-
-
-def comparison_table(report: dict[str, Any]) -> str:
-    from hpo.reporting.tables import table
-
-    rows = []
-    for r in report["strategies"]:
-        mean = r["best_mean"]
-        rows.append(
-            [
-                r["strategy"],
-                r["budget"],
-                r["repeats"],
-                f"{mean:.4f} ± {r['best_std']:.4f}" if mean is not None else "-",
-                f"{r['wall_seconds_mean']:.1f}" if r["wall_seconds_mean"] is not None else "-",
-                r["trials_to_target_median"]
-                if r["trials_to_target_median"] is not None
-                else "never",
-            ]
-        )
-    headers = [
-        "strategy",
-        "trials",
-        "repeats",
-        f"best {report['metric']}",
-        "wall s",
-        f"trials to {report['target']:.4f}",
-    ]
-    lines = [table(headers, rows)]
-    sig = report["significance"]
-    if "friedman" in sig and "p_value" in sig["friedman"]:
-        lines.append(f"Friedman test across strategies: p = {sig['friedman']['p_value']:.4g}")
-    for pair, p in sig.get("wilcoxon_holm", {}).items():
-        lines.append(f"Wilcoxon (Holm-adjusted) {pair}: p = {p:.4g}")
-    if "note" in sig:
-        lines.append(f"significance: {sig['note']}")
-    return "\n".join(lines)

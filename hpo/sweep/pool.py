@@ -1,197 +1,190 @@
-"""Trials run in recycled worker processes.
+"""Trials run in recycled training processes; a recycle never pauses the sweep.
 
 Why processes: TensorFlow's resident memory grows ~5 MB per trial even after
-`clear_session()`, so a worker is replaced after `budget.recycle_after` trials
-(`max_tasks_per_child`), which keeps memory bounded on long sweeps. It also keeps
-TensorFlow out of the orchestrating process, lets a Ctrl-C stop training at once, and
-gives `--workers N` true parallelism (processes beat threads under the GIL).
+`clear_session()`, so a process is replaced after `budget.recycle_after` trials, which keeps
+memory bounded on long sweeps. It also keeps TensorFlow out of the orchestrating process,
+lets a Ctrl-C stop training at once, and gives `--workers N` true parallelism (processes beat
+threads under the GIL).
+
+Why not `ProcessPoolExecutor(max_tasks_per_child=...)`: it starts the replacement only once
+the old process has exited, and the sweep then waits 6-11 s while the newcomer imports
+TensorFlow. Here every worker slot is a single-process pool; when its process takes its
+last task, a spare is started and initialized alongside, and the next task goes to the
+spare while the old process is retired. The worker-process side is hpo/trial/worker.py.
 """
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
-import signal
-import sys
-from collections.abc import Iterator
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from hpo.config.experiment import Experiment
-from hpo.config.selection import is_better
 from hpo.data.dataset import Dataset
-from hpo.errors import UserInputError, first_line
-from hpo.trial.pipeline import TrialResult
+from hpo.trial.task import LedgerRef, TrialResult, TrialTask
+from hpo.trial.worker import init_worker, run_task, warm_up
 
 
-@dataclass(frozen=True)
-class TrialTask:
-    number: int
-    params: dict[str, Any]
-    seed: int
-    # save the model when the objective beats this value (None: any completed trial)
-    model_threshold: float | None
-    save_model: bool
-    trial_id: int | None = None  # the ledger's id, for reporting to a pruner
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's processes at once (a graceful TensorFlow exit costs ~3 s of CPU),
+    then release the pool."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
-@dataclass(frozen=True)
-class LedgerRef:
-    """Where a training process finds the study (to report epochs to its pruner)."""
+class _Slot:
+    """One training process (a single-process pool) and, near its recycle, its warm spare.
 
-    storage: str | None
-    study: str
+    The spare is started early enough to be ready when the current process retires: at
+    its last task at the latest, earlier when the remaining tasks (at their median
+    duration) would end before a process can start (twice the last start-up, for the CPU
+    the spare takes from the trial training beside it).
+    """
+
+    def __init__(self, start: Callable[[], ProcessPoolExecutor], recycle_after: int):
+        self._start = start
+        self.recycle_after = recycle_after
+        self.warm_seconds: float | None = None  # how long the last process took to start
+        self.task_seconds: deque[float] = deque(maxlen=9)  # the latest tasks' durations
+        self.pool, self.ready = self._warm()
+        self.spare: ProcessPoolExecutor | None = None
+        self.spare_ready: Future[int] | None = None  # the spare's pid once it is initialized
+        self.used = 0  # tasks given to the current process
+        self._futures: list[Future[Any]] = []
+        self._draining: list[ProcessPoolExecutor] = []  # retired with tasks still queued
+
+    def _warm(self) -> tuple[ProcessPoolExecutor, Future[int]]:
+        """A new pool whose process starts (and runs the initializer) right now."""
+        pool = self._start()
+        ready = pool.submit(warm_up)
+        ready.add_done_callback(self._timer(time.monotonic(), self._started))
+        return pool, ready
+
+    def _started(self, seconds: float) -> None:
+        self.warm_seconds = seconds
+
+    @staticmethod
+    def _timer(since: float, record: Callable[[float], None]) -> Callable[[Future[Any]], None]:
+        def done(future: Future[Any]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                record(time.monotonic() - since)
+
+        return done
+
+    @property
+    def busy(self) -> int:
+        self._futures = [f for f in self._futures if not f.done()]
+        return len(self._futures)
+
+    def spare_due(self) -> bool:
+        if self.used >= self.recycle_after:
+            return True
+        if self.warm_seconds is None or not self.task_seconds:
+            return False
+        task = statistics.median(self.task_seconds)
+        return (self.recycle_after - self.used) * task <= 2 * self.warm_seconds
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        retiring = self._swap_in_spare() if self.used >= self.recycle_after else None
+        self.used += 1
+        future = self.pool.submit(fn, *args)
+        future.add_done_callback(self._timer(time.monotonic(), self.task_seconds.append))
+        self._futures.append(future)
+        if retiring is not None:  # once the task is on its way: tearing TensorFlow down is slow
+            self._retire(*retiring)
+        # warm the successor meanwhile; not beside the first task of a fresh process (both
+        # would compete for the CPU while it starts) unless it is also the last one
+        first = retiring is not None and self.used < self.recycle_after
+        if self.spare is None and not first and self.spare_due():
+            self.spare, self.spare_ready = self._warm()
+        return future
+
+    def _swap_in_spare(self) -> tuple[ProcessPoolExecutor, bool]:
+        """Make the spare current; returns the old pool and whether it is idle."""
+        old = (self.pool, self.busy == 0)
+        if self.spare is None or self.spare_ready is None:  # (not expected: due at the limit)
+            self.spare, self.spare_ready = self._warm()
+        self.pool, self.ready = self.spare, self.spare_ready
+        self.spare = self.spare_ready = None
+        self.used = 0
+        self._futures = []
+        return old
+
+    def _retire(self, pool: ProcessPoolExecutor, idle: bool) -> None:
+        if idle:
+            _stop(pool)
+        else:  # tasks still queued on it: they finish, then its process exits
+            pool.shutdown(wait=False)
+            self._draining.append(pool)
+
+    def pools(self) -> list[ProcessPoolExecutor]:
+        spare = [self.spare] if self.spare is not None else []
+        return [self.pool, *spare, *self._draining]
+
+    def kill(self) -> None:
+        for pool in self.pools():
+            _stop(pool)
+        self.spare = self.spare_ready = None
+        self._draining = []
 
 
-# ---------------------------------------------------------------- worker-process side
+class RecyclingPool:
+    """`workers` processes, each replaced after `recycle_after` tasks by a spare that was
+    started and initialized while the old one ran its last task. A task goes to the least
+    busy slot. A process that dies breaks only its own slot's pool (BrokenProcessPool on its
+    futures); `restart()` replaces everything."""
 
-_state: dict[str, Any] = {}
-
-
-def _init_worker(
-    experiment_json: str, dataset: Dataset, model_root: str, threads: int, ledger: LedgerRef
-) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
-    # stdout belongs to the CLI (`--json` prints exactly one object): Keras callbacks such
-    # as TerminateOnNaN print, so a worker's stdout goes to stderr
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with _stderr_silenced():  # TensorFlow's C++ start-up banner ignores TF_CPP_MIN_LOG_LEVEL
-        import tensorflow as tf
-
-    tf.get_logger().setLevel(logging.ERROR)  # retracing notices are expected: new model per trial
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    import keras  # noqa: F401  (imported now so the first trial does not pay for it)
-
-    from hpo.models import get_builder
-    from hpo.tracking.runs import preload_model_saving
-
-    preload_model_saving()
-    experiment = Experiment.model_validate_json(experiment_json)
-    _state.update(experiment=experiment, dataset=dataset, model_root=model_root, ledger=ledger)
-    try:
-        _state["builder"] = get_builder(experiment.model.builder)
-    except Exception as err:  # reported by every trial instead of a dead pool
-        _state["init_error"] = f"cannot load the model builder: {err}"
-
-
-@contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _warm_up() -> int:
-    return os.getpid()
-
-
-def _run_task(task: TrialTask) -> TrialResult:
-    from hpo.trial.pipeline import train_and_evaluate
-
-    if "init_error" in _state:
-        return TrialResult(state="FAIL", error=_state["init_error"])
-    experiment: Experiment = _state["experiment"]
-    dataset: Dataset = _state["dataset"]
-    reporter = _epoch_reporter(experiment, dataset, task)
-    if experiment.strategy.name == "grid":
-        from hpo.search.grid import GridOptions
-        from hpo.trial.sklearn_cv import evaluate_candidate
-
-        opts = GridOptions.model_validate(experiment.strategy.options)
-        result, model = evaluate_candidate(
-            experiment, dataset, task.params, seed=task.seed, cv=opts.cv, n_jobs=opts.n_jobs
-        )
-    else:
-        callbacks = [] if reporter is None else [_keras_callback(reporter)]
-        result, model = train_and_evaluate(
-            experiment,
-            dataset,
-            task.params,
-            seed=task.seed,
-            builder=_state["builder"],
-            extra_callbacks=callbacks,
-        )
-    if reporter is not None and reporter.pruned_epoch is not None and result.state != "FAIL":
-        result.state = "PRUNED"
-        result.pruned_epoch = reporter.pruned_epoch
-    value = result.value(experiment.primary.metric)
-    if (
-        model is not None
-        and result.state == "COMPLETE"
-        and task.save_model
-        and is_better(value, task.model_threshold, experiment.primary.direction)
+    def __init__(
+        self,
+        workers: int,
+        recycle_after: int,
+        initializer: Callable[..., None],
+        initargs: tuple[Any, ...],
     ):
-        from hpo.tracking.runs import save_keras_model
+        self.workers = workers
+        self.recycle_after = recycle_after
+        self._initializer, self._initargs = initializer, initargs
+        self.slots = self._new_slots()
 
-        path = os.path.join(_state["model_root"], f"trial-{task.number}")
-        try:
-            save_keras_model(model, dataset.x_val, path)
-            result.model_dir = path
-        except Exception as err:  # a saving failure must not lose the trial's metrics
-            result.error = f"model not saved: {first_line(err, with_type=True)}"
-    return result
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=self._initializer,
+            initargs=self._initargs,
+        )
 
+    def _new_slots(self) -> list[_Slot]:
+        return [_Slot(self._new_pool, self.recycle_after) for _ in range(self.workers)]
 
-def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -> Any:
-    """A pruning reporter for this trial, or None when the sweep does not prune."""
-    if experiment.strategy.pruner == "none" or task.trial_id is None:
-        return None
-    import optuna
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        slot = min(self.slots, key=lambda s: s.busy)
+        return slot.submit(fn, *args)
 
-    from hpo.study.ledger import make_storage
-    from hpo.trial.pipeline import predict_labels
-    from hpo.trial.pruning import EpochReporter, make_pruner
+    def restart(self) -> None:
+        self.kill()
+        self.slots = self._new_slots()
 
-    if "study" not in _state:
-        ref: LedgerRef = _state["ledger"]
-        try:
-            _state["study"] = optuna.load_study(
-                study_name=ref.study,
-                storage=make_storage(ref.storage),
-                pruner=make_pruner(experiment.strategy.pruner, experiment.budget.epochs),
-            )
-        except Exception as err:
-            # the orchestrator opened this very storage, so failing here means the database
-            # is restarting (make_storage already retried): train this trial unpruned
-            from hpo.study.retry import is_transient
-
-            if not (is_transient(err) or isinstance(err, UserInputError)):
-                raise
-            return None
-    trial = optuna.trial.Trial(_state["study"], task.trial_id)
-    return EpochReporter(
-        trial,
-        lambda model: predict_labels(model, dataset.x_val),
-        dataset.x_val,
-        dataset.y_val,
-        experiment.primary.metric,
-        experiment.primary.average,
-    )
-
-
-def _keras_callback(reporter: Any) -> Any:
-    from hpo.trial.pruning import keras_callback
-
-    return keras_callback(reporter)
-
-
-# ---------------------------------------------------------------- orchestrator side
+    def kill(self) -> None:
+        for slot in self.slots:
+            slot.kill()
 
 
 class TrialExecutor:
-    """A pool of `workers` training processes, each recycled every `recycle_after` trials."""
+    """The sweep's training processes: `workers` of them, recycled every `recycle_after`
+    trials without a pause."""
 
     def __init__(
         self,
@@ -208,38 +201,21 @@ class TrialExecutor:
         # each process gets its share of the cores (`hpo worker --threads` when several
         # workers share one machine), so N processes do not oversubscribe the CPU
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        self._args = (experiment.model_dump_json(), dataset, model_root, threads, ledger)
-        self._recycle_after = experiment.budget.recycle_after
-        self._pool = self._new_pool()
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=self._args,
-            max_tasks_per_child=self._recycle_after,
+        # the processes start TensorFlow now, while MLflow is being set up
+        self._pool = RecyclingPool(
+            workers,
+            experiment.budget.recycle_after,
+            init_worker,
+            (experiment.model_dump_json(), dataset, model_root, threads, ledger),
         )
-        for _ in range(self.workers):  # start TensorFlow now, while MLflow is being set up
-            pool.submit(_warm_up)
-        return pool
 
     def submit(self, task: TrialTask) -> Future[TrialResult]:
-        return self._pool.submit(_run_task, task)
+        return self._pool.submit(run_task, task)
 
     def restart(self) -> None:
-        """After a worker died (BrokenProcessPool) the pool is unusable: start a new one."""
-        self.kill()
-        self._pool = self._new_pool()
+        """After a training process died (BrokenProcessPool): start afresh."""
+        self._pool.restart()
 
     def kill(self) -> None:
-        """Stop at once: terminate the training processes, then release the pool."""
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop at once: terminate every training process (spares too), release the pools."""
+        self._pool.kill()

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from hpo.sweep.loop import ProgressHook
+from hpo.sweep.listeners import SweepListener
+
+if TYPE_CHECKING:
+    from hpo.search.base import TrialRequest
+    from hpo.sweep.summary import Standing
+    from hpo.trial.task import TrialResult
+
+ProgressHook = Callable[[int, int, float | None], None]  # (finished, total, best value)
+
+
+class ProgressListener(SweepListener):
+    """Shows the sweep's standing on a progress hook at the start and after every trial."""
+
+    def __init__(self, update: ProgressHook):
+        self.update = update
+
+    def on_sweep_start(self, standing: Standing) -> None:
+        self.update(standing.counted, standing.budget, standing.best_value)
+
+    def on_trial_end(
+        self, trial: TrialRequest, result: TrialResult, standing: Standing, *, killed: bool
+    ) -> None:
+        self.update(standing.counted, standing.budget, standing.best_value)
 
 
 @contextmanager

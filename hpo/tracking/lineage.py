@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset, load_dataset
 from hpo.errors import UserInputError, first_line
-from hpo.tracking.registry import RunLineage
+from hpo.tracking import schema
+from hpo.tracking.reads import RunLineage
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def trained_on(lineage: RunLineage) -> TrainedOn:
         first = first_line(err)
         raise UserInputError(f"cannot read the sweep's config: {first}", source=where) from None
     dataset = load_dataset(experiment.data, experiment.seed)
-    expected = lineage.sweep_tags.get("hpo.data_sha256")
+    expected = lineage.sweep_tags.get(schema.DATA_SHA256)
     if expected and expected != dataset.fingerprint:
         raise UserInputError(
             "the data changed since the sweep ran (fingerprint differs from hpo.data_sha256); "

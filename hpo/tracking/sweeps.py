@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hpo.config import selection
@@ -12,7 +11,10 @@ from hpo.config.experiment import Constraint, Objective
 from hpo.config.selection import value_of
 from hpo.config.space import Param
 from hpo.errors import UserInputError
-from hpo.tracking.runs import SweepInfo, Tracker, TrialRecord, resolve_tracking_uri
+from hpo.tracking import schema
+from hpo.tracking.reads import SweepInfo, TrialRecord
+from hpo.tracking.runs import Tracker
+from hpo.tracking.store import existing_tracking_uri
 
 
 @dataclass
@@ -81,13 +83,7 @@ class SweepView:
 
 
 def open_sweep(experiment: str, study: str | None, tracking_uri: str | None) -> SweepView:
-    uri = resolve_tracking_uri(tracking_uri, None)
-    if uri.startswith("sqlite:///"):
-        db = Path(uri.removeprefix("sqlite:///"))
-        if not db.exists():  # do not create an empty database just to report it is empty
-            raise UserInputError(
-                f"no MLflow database at {db} (run `hpo run` first, or pass --tracking-uri)"
-            )
+    uri = existing_tracking_uri(tracking_uri)
     tracker = Tracker(uri)
     experiment_id = tracker.experiment_id(experiment, create=False)
     if experiment_id is None:
@@ -109,7 +105,7 @@ def _space(tracking_uri: str, sweep_run_id: str) -> dict[str, Param]:
     from hpo.tracking.registry import Registry
 
     try:
-        text = Registry(tracking_uri).read_text(sweep_run_id, "config.yaml")
+        text = Registry(tracking_uri).read_text(sweep_run_id, schema.CONFIG_ARTIFACT)
         experiment = Experiment.model_validate(yaml.safe_load(text))
     except Exception:  # an old or foreign sweep: parameters stay text
         return {}

@@ -9,65 +9,16 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset
 from hpo.errors import first_line
 from hpo.metrics import classification_metrics
-
-EpochHook = Callable[[int, "Any"], None]
-PREDICT_CHUNK = 4096
-
-
-class TrialFailed(Exception):
-    """A trial that cannot produce a score (NaN loss, NaN predictions, builder error)."""
-
-
-@dataclass
-class TrialResult:
-    state: str  # COMPLETE | PRUNED | FAIL
-    metrics: dict[str, float] = field(default_factory=dict)
-    history: dict[str, list[float]] = field(default_factory=dict)
-    fit_seconds: float = 0.0
-    predict_seconds: float = 0.0
-    build_seconds: float = 0.0
-    trial_seconds: float = 0.0
-    n_params: int = 0
-    epochs_run: int = 0
-    error: str | None = None
-    model_dir: str | None = None  # an MLflow Keras model saved by the worker, to upload
-    pruned_epoch: int | None = None
-    worker_pid: int = 0
-    # validation confusion matrix (rows: true class): the sweep report reads it instead of
-    # loading the best model into the orchestrator (a TensorFlow import)
-    confusion: list[list[int]] | None = None
-
-    def scores(self) -> dict[str, float]:
-        """Validation metrics plus the costs an objective or constraint may name."""
-        if self.state == "FAIL":
-            return dict(self.metrics)
-        return {**self.metrics, "n_params": float(self.n_params), "fit_seconds": self.fit_seconds}
-
-    def value(self, metric: str) -> float | None:
-        value = self.scores().get(metric)
-        return value if value is not None and math.isfinite(value) else None
-
-
-def predict_labels(model: Any, x: np.ndarray) -> np.ndarray:
-    """Class predictions by direct calls: far cheaper than `model.predict` on small data."""
-    chunks = [
-        np.asarray(model(x[i : i + PREDICT_CHUNK], training=False))
-        for i in range(0, len(x), PREDICT_CHUNK)
-    ]
-    probs = np.concatenate(chunks)
-    if not np.isfinite(probs).all():
-        raise TrialFailed("the model predicts NaN")
-    return probs.argmax(axis=1)
+from hpo.trial.predict import predict_labels
+from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:
@@ -91,25 +42,19 @@ def builder_kwargs(builder: Callable[..., Any], dataset: Dataset) -> dict[str, A
     return {}
 
 
-def train_and_evaluate(
-    experiment: Experiment,
-    dataset: Dataset,
-    params: Mapping[str, Any],
-    *,
-    seed: int,
-    builder: Callable[..., Any],
-    extra_callbacks: list[Any] | None = None,
-) -> tuple[TrialResult, Any]:
+def train_and_evaluate(inputs: TrialInputs) -> Trained:
     """Run one trial; returns the result and the trained model (None if it failed)."""
     import keras
 
+    experiment, dataset, params = inputs.experiment, inputs.dataset, inputs.params
+    builder = inputs.builder
     started = time.perf_counter()
     result = TrialResult(state="FAIL", worker_pid=os.getpid())
     model = None
     try:
         # free_memory=True runs gc.collect(): 0.2-0.35 s a trial; recycled workers bound memory
         keras.backend.clear_session(free_memory=False)
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(inputs.seed)
         model = builder(
             params, dataset.input_shape, dataset.n_classes, **builder_kwargs(builder, dataset)
         )
@@ -126,7 +71,7 @@ def train_and_evaluate(
                     restore_best_weights=True,
                 )
             )
-        callbacks.extend(extra_callbacks or [])
+        callbacks.extend(inputs.callbacks)
         fit_start = time.perf_counter()
         history = model.fit(
             dataset.x_train,

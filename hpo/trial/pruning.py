@@ -100,9 +100,11 @@ def keras_callback(reporter: EpochReporter) -> Any:
     """Wrap the reporter as a Keras callback that stops training when pruned."""
     import keras
 
-    class PruneOnPlateau(keras.callbacks.Callback):
+    class StopWhenPruned(keras.callbacks.Callback):
+        """Asks the pruner after every epoch; stops `fit` when it says prune."""
+
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             if reporter.after_epoch(epoch, self.model):
                 self.model.stop_training = True
 
-    return PruneOnPlateau()
+    return StopWhenPruned()

@@ -23,11 +23,9 @@ from sklearn.metrics import accuracy_score, make_scorer, precision_score, recall
 from sklearn.metrics import f1_score as sk_f1
 from sklearn.model_selection import GridSearchCV, PredefinedSplit, StratifiedKFold
 
-from hpo.config.experiment import Experiment
-from hpo.data.dataset import Dataset
 from hpo.errors import first_line
 from hpo.metrics import METRIC_NAMES
-from hpo.trial.pipeline import TrialFailed, TrialResult
+from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
 
 
 class HpoKerasClassifier(KerasClassifier):
@@ -92,17 +90,17 @@ def _scorers(average: str) -> dict[str, Any]:
     }
 
 
-def evaluate_candidate(
-    experiment: Experiment,
-    dataset: Dataset,
-    params: Mapping[str, Any],
-    *,
-    seed: int,
-    cv: str | int,
-    n_jobs: int,
-) -> tuple[TrialResult, Any]:
+def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Trained:
     """GridSearchCV on exactly this candidate; the model comes back for the validation
-    split (it was fitted on the train split, like any other strategy's model)."""
+    split (it was fitted on the train split, like any other strategy's model). The
+    builder is named to SciKeras (`experiment.model.builder`), so `inputs.builder` and
+    `inputs.callbacks` are not used."""
+    experiment, dataset, params, seed = (
+        inputs.experiment,
+        inputs.dataset,
+        inputs.params,
+        inputs.seed,
+    )
     started = time.perf_counter()
     result = TrialResult(state="FAIL")
     x = np.concatenate([dataset.x_train, dataset.x_val])

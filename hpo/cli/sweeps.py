@@ -1,0 +1,180 @@
+"""`hpo run`, `hpo validate`, `hpo compare`: commands that check or run sweeps of a CONFIG."""
+
+from __future__ import annotations
+
+import typing
+
+import click
+
+from hpo.cli.errors import friendly_errors
+from hpo.cli.options import (
+    LazyChoice,
+    config_argument,
+    count_option,
+    db_patience_option,
+    epochs_option,
+    json_option,
+    quiet_option,
+    storage_option,
+    tracking_uri_option,
+)
+from hpo.cli.output import echo_json, echo_result, note
+from hpo.cli.progress import run_with_progress
+
+
+def _pruners() -> tuple[str, ...]:
+    """The pruner names the config accepts (its `Literal`), so the two never disagree."""
+    from hpo.config.experiment import StrategyConfig
+
+    return typing.get_args(StrategyConfig.model_fields["pruner"].annotation)
+
+
+@click.command()
+@config_argument
+@click.option("--strategy", help="Search strategy (see `hpo strategies`).")
+@click.option(
+    "--pruner", type=LazyChoice(_pruners), help="Stop poor trials early (Optuna strategies)."
+)
+@click.option(
+    "--enqueue",
+    type=click.Path(dir_okay=False),
+    help="JSON list of known-good parameter sets to evaluate first.",
+)
+@click.option("--trials", type=click.IntRange(min=1), help="Trial budget (finished trials).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds budget.")
+@epochs_option
+@click.option("--seed", type=int, help="Seed for the split and the strategy.")
+@click.option("--study", help="Study name; an existing study is resumed.")
+@tracking_uri_option
+@storage_option
+@db_patience_option
+@count_option("--workers", 1, "Training processes on this machine.")
+@json_option()
+@quiet_option
+@click.option(
+    "--no-report", is_flag=True, help="Do not log the sweep report (plots, HTML) at the end."
+)
+@friendly_errors()
+def run(
+    config: str,
+    strategy: str | None,
+    pruner: str | None,
+    enqueue: str | None,
+    trials: int | None,
+    timeout: float | None,
+    epochs: int | None,
+    seed: int | None,
+    study: str | None,
+    tracking_uri: str | None,
+    storage: str | None,
+    db_patience: float,
+    workers: int,
+    as_json: bool,
+    quiet: bool,
+    no_report: bool,
+) -> None:
+    """Run (or resume) a sweep described by CONFIG."""
+    from hpo.config.experiment import load_experiment
+    from hpo.sweep.preflight import check, load_enqueued
+
+    experiment = load_experiment(config).with_overrides(
+        **{
+            "strategy.name": strategy,
+            "strategy.pruner": pruner,
+            "budget.trials": trials,
+            "budget.timeout_s": timeout,
+            "budget.epochs": epochs,
+            "seed": seed,
+        }
+    )
+    checked = check(experiment, source=config)
+    queued = load_enqueued(enqueue, checked.space) if enqueue else []
+
+    # the sweep machinery (MLflow, Optuna) loads only once the input is known to be good
+    from hpo.sweep.setup import SweepOptions, default_study_name
+    from hpo.tracking.store import resolve_tracking_uri
+
+    options = SweepOptions(
+        study=study or default_study_name(experiment.name),
+        tracking_uri=resolve_tracking_uri(tracking_uri, experiment.tracking.uri),
+        storage=storage,
+        workers=workers,
+        enqueue=queued,
+        db_patience_s=db_patience,
+    )
+    summary = run_with_progress(checked, options, quiet=quiet)
+    if experiment.tracking.report and not no_report:
+        from hpo.cli.reports import auto_report
+
+        auto_report(summary.experiment, summary.study, options.tracking_uri)
+    from hpo.reporting.tables import sweep_text
+
+    echo_result(summary, as_json, sweep_text)
+
+
+@click.command()
+@config_argument
+@friendly_errors()
+def validate(config: str) -> None:
+    """Check CONFIG, its search space and its data source; print a summary."""
+    from hpo.config.experiment import load_experiment
+    from hpo.sweep.preflight import check
+
+    checked = check(load_experiment(config), source=config)
+    from hpo.reporting.tables import validation_text
+
+    click.echo(validation_text(checked.summary()))
+
+
+@click.command()
+@config_argument
+@click.option(
+    "--strategies",
+    "names",
+    required=True,
+    help="Comma-separated, e.g. grid,random,optuna-tpe,bayes-opt,skopt-gp.",
+)
+@click.option("--trials", type=click.IntRange(min=1), required=True, help="Budget per sweep.")
+@count_option("--repeats", 3, "Paired seeds per strategy.")
+@epochs_option
+@click.option("--target", type=float, help="Objective value to reach (default: the median best).")
+@tracking_uri_option
+@storage_option
+@json_option()
+@friendly_errors()
+def compare(
+    config: str,
+    names: str,
+    trials: int,
+    repeats: int,
+    epochs: int | None,
+    target: float | None,
+    tracking_uri: str | None,
+    storage: str | None,
+    as_json: bool,
+) -> None:
+    """Run several strategies on the same split and budget, and rank them."""
+    from hpo.config.experiment import load_experiment
+    from hpo.reporting.tables import comparison_table
+    from hpo.sweep.compare import compare as run_comparison
+    from hpo.tracking.store import resolve_tracking_uri
+
+    experiment = load_experiment(config).with_overrides(**{"budget.epochs": epochs})
+    report = run_comparison(
+        experiment,
+        source=config,
+        strategies=[n.strip() for n in names.split(",") if n.strip()],
+        trials=trials,
+        repeats=repeats,
+        tracking_uri=resolve_tracking_uri(tracking_uri, experiment.tracking.uri),
+        storage=storage,
+        target=target,
+        notify=note,
+    )
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(comparison_table(report))
+
+
+COMMANDS = (run, validate, compare)

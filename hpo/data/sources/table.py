@@ -1,0 +1,44 @@
+"""A csv or parquet table: numeric feature columns and a target column."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hpo.data.sources.files import existing_file, read_table
+from hpo.errors import UserInputError
+
+if TYPE_CHECKING:
+    from hpo.config.experiment import DataConfig
+
+
+def load(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd
+
+    path = existing_file(config)
+    frame = read_table(path, "csv" if config.source == "csv" else "parquet")
+    target = config.target or "target"
+    if target not in frame.columns:
+        raise UserInputError(
+            f"no target column {target!r} (columns: {', '.join(map(str, frame.columns[:20]))})",
+            source=str(path),
+            field="data.target",
+        )
+    features = config.features or [c for c in frame.columns if c != target]
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise UserInputError(f"no column {missing[0]!r}", source=str(path), field="data.features")
+    non_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise UserInputError(
+            f"feature column {non_numeric[0]!r} is not numeric", source=str(path), field="data"
+        )
+    x = frame[features].to_numpy(dtype=np.float32)
+    if np.isnan(x).any():
+        raise UserInputError("feature columns contain missing values", source=str(path))
+    if frame[target].isna().any():
+        raise UserInputError(
+            f"target column {target!r} has missing values", source=str(path), field="data.target"
+        )
+    return x, frame[target].to_numpy()

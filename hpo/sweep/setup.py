@@ -1,0 +1,171 @@
+"""Build a sweep from a checked experiment: the one place the real collaborators are made.
+
+`open_sweep` opens the ledger (and checks the study was run with this search space and
+data), the strategy, the pool of training processes and the MLflow sweep run, and hands
+them to the loop (hpo.sweep.loop), which itself knows none of them by name. `run_sweep` is
+what `hpo run`, `hpo worker` and `hpo compare` call.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from hpo.errors import UserInputError
+from hpo.search import strategy_for
+from hpo.search.base import Strategy
+from hpo.study.heartbeat import Heartbeat
+from hpo.study.ledger import Ledger
+from hpo.study.retry import Backoff
+from hpo.sweep.listeners import SweepListener
+from hpo.sweep.loop import Sweep
+from hpo.sweep.mlflow_listener import MlflowListener
+from hpo.sweep.pool import TrialExecutor
+from hpo.sweep.preflight import Checked
+from hpo.sweep.progress import ProgressHook, ProgressListener
+from hpo.sweep.summary import SweepSummary
+from hpo.tracking.runs import Tracker
+from hpo.trial.pruning import make_pruner
+from hpo.trial.task import LedgerRef
+
+Notify = Callable[[str], None]
+
+
+def default_study_name(experiment_name: str) -> str:
+    return f"{experiment_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass
+class SweepOptions:
+    study: str
+    tracking_uri: str
+    storage: str | None = None
+    workers: int = 1
+    enqueue: list[dict[str, Any]] = field(default_factory=list)
+    # shared-database ledgers: Optuna heartbeats find trials whose orchestrator died
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    # `hpo worker`: one of several orchestrators on the study (strategy seeds must differ)
+    joined: bool = False
+    threads: int | None = None  # TensorFlow threads per training process (default: share)
+    # database ledgers: how long to ride out an unreachable database before giving up
+    db_patience_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class OpenedSweep:
+    """A sweep ready to run, and the MLflow sweep run it logs into."""
+
+    loop: Sweep
+    sweep_run_id: str
+
+    def run(self) -> SweepSummary:
+        return replace(self.loop.run(), sweep_run_id=self.sweep_run_id)
+
+
+def run_sweep(
+    checked: Checked,
+    options: SweepOptions,
+    on_progress: ProgressHook | None = None,
+    notify: Notify | None = None,
+) -> SweepSummary:
+    listeners = [ProgressListener(on_progress)] if on_progress is not None else []
+    with open_sweep(checked, options, listeners=listeners, notify=notify) as sweep:
+        return sweep.run()
+
+
+@contextmanager
+def open_sweep(
+    checked: Checked,
+    options: SweepOptions,
+    *,
+    listeners: Sequence[SweepListener] = (),
+    notify: Notify | None = None,
+) -> Iterator[OpenedSweep]:
+    """The sweep with its ledger, strategy, training processes and MLflow listener (first,
+    then `listeners`); the processes and their model folder end with the block."""
+    exp = checked.experiment
+    started = time.perf_counter()  # the timeout and the wall time count the set-up too
+    with tempfile.TemporaryDirectory(prefix="hpo-models-") as model_root:
+        pool = TrialExecutor(
+            exp,
+            checked.dataset,
+            model_root,
+            options.workers,
+            LedgerRef(options.storage, options.study),
+            threads=options.threads,
+        )
+        try:
+            ledger = open_ledger(checked, options, notify)
+            strategy = strategy_for(exp, checked.space)
+            if options.joined:  # several workers with one seed would ask the same points
+                strategy.seed += os.getpid()
+            for params in options.enqueue:  # before the strategy replays the ledger
+                ledger.enqueue(params)
+            _warn_about_budget(strategy, exp.budget.trials, notify)
+            tracking = MlflowListener.open(
+                Tracker(options.tracking_uri), ledger, checked, options.storage
+            )
+            loop = Sweep(
+                exp,
+                checked.space,
+                ledger=ledger,
+                strategy=strategy,
+                pool=pool,
+                listeners=[tracking, *listeners],
+                workers=options.workers,
+                stale_check_s=float(options.heartbeat.interval_s),
+                notify=notify,
+                started=started,
+            )
+            yield OpenedSweep(loop, tracking.sweep_run_id)
+        finally:
+            pool.kill()
+
+
+def open_ledger(checked: Checked, options: SweepOptions, notify: Notify | None = None) -> Ledger:
+    """The study's ledger; a study run with another search space or other data is refused."""
+    exp = checked.experiment
+    ledger = Ledger.open(
+        options.storage,
+        options.study,
+        checked.directions,
+        pruner=make_pruner(exp.strategy.pruner, exp.budget.epochs),
+        heartbeat=options.heartbeat,
+        backoff=Backoff(patience_s=options.db_patience_s),
+        notify=notify,
+    )
+    fingerprint = {
+        "hpo.search_sha256": exp.search_sha256(),
+        "hpo.data_sha256": checked.dataset.fingerprint,
+    }
+    # under the claim: workers started together must not see each other's half-written attrs
+    with ledger.claim():
+        attrs = ledger.attrs()
+        if "hpo.search_sha256" not in attrs:
+            ledger.set_attrs({**fingerprint, "hpo.experiment": exp.experiment_name})
+            return ledger
+    for key, value in fingerprint.items():
+        if attrs.get(key) != value:
+            what = "data" if "data" in key else "search space, data, model or objective"
+            raise UserInputError(
+                f"study {ledger.name!r} was run with a different {what}; use a new --study name",
+                field="--study",
+            )
+    return ledger
+
+
+def _warn_about_budget(strategy: Strategy, budget: int, notify: Notify | None) -> None:
+    """A finite search (a grid) larger than the budget: say which part of it is evaluated."""
+    size = strategy.size
+    if size is None or notify is None or budget >= size:
+        return
+    notify(
+        f"the trial budget ({budget}) cuts the grid of {size} candidates: the first "
+        f"{budget} in grid order are evaluated (raise --trials to {size} for all)"
+    )

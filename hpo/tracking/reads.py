@@ -1,0 +1,216 @@
+"""Reading runs back from MLflow: sweeps, their trials, a trial's lineage, run artifacts.
+
+`RunReads` needs only an `MlflowClient`; the writer (`runs.Tracker`) and the model registry
+(`registry.Registry`) both read through it, each with the client it builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Run, ViewType
+from mlflow.exceptions import MlflowException
+
+from hpo.errors import UserInputError
+from hpo.tracking import schema
+from hpo.tracking.store import quote
+
+EPOCH_METRICS = ("loss", "val_loss")  # logged per epoch; a trial record keeps the others
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A finished trial as MLflow shows it (read back for `hpo trials` / `hpo best`)."""
+
+    trial: int
+    run_id: str
+    state: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    has_model: bool
+    start_time: int = 0  # ms since the epoch
+    end_time: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trial": self.trial,
+            "run_id": self.run_id,
+            "state": self.state,
+            "params": self.params,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    run_id: str
+    experiment_id: str
+    study: str
+    strategy: str
+    objective: str
+    direction: str
+    status: str
+    start_time: int
+    objectives: str = ""  # "f1:maximize,n_params:minimize"
+    constraints: str = ""  # "precision >= 0.9, ..."
+
+
+@dataclass(frozen=True)
+class RunLineage:
+    """A trial run and the sweep run above it: where its config and data fingerprint live."""
+
+    run_id: str
+    experiment: str
+    sweep_run_id: str
+    trial: int
+    trial_tags: dict[str, str]
+    sweep_tags: dict[str, str]
+    params: dict[str, str]
+    metrics: dict[str, float]
+    config_yaml: str
+
+
+class RunReads:
+    """Reads of sweep and trial runs through one MLflow client."""
+
+    def __init__(self, client: MlflowClient):
+        self.client = client
+
+    def find_sweep(self, experiment_id: str, study: str) -> SweepInfo | None:
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=(
+                f"tags.`{schema.KIND}` = '{schema.KIND_SWEEP}' "
+                f"and tags.`{schema.STUDY}` = '{quote(study)}'"
+            ),
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        return _sweep_info(runs[0]) if runs else None
+
+    def sweep_by_id(self, run_id: str) -> SweepInfo | None:
+        """The sweep run recorded in a study's ledger (every worker joins the same one)."""
+        try:
+            run = self.client.get_run(run_id)
+        except Exception:  # deleted, or another tracking server: fall back to the tag search
+            return None
+        if (
+            run.info.lifecycle_stage != "active"
+            or run.data.tags.get(schema.KIND) != schema.KIND_SWEEP
+        ):
+            return None
+        return _sweep_info(run)
+
+    def latest_sweep(self, experiment_id: str) -> SweepInfo | None:
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{schema.KIND}` = '{schema.KIND_SWEEP}'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        return _sweep_info(runs[0]) if runs else None
+
+    def trials(self, experiment_id: str, sweep_run_id: str) -> list[TrialRecord]:
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}'",
+            max_results=50000,
+        )
+        records = [
+            TrialRecord(
+                trial=int(run.data.tags.get(schema.TRIAL, -1)),
+                run_id=run.info.run_id,
+                state=run.data.tags.get(schema.STATE, "RUNNING"),
+                params=dict(run.data.params),
+                metrics={k: v for k, v in run.data.metrics.items() if k not in EPOCH_METRICS},
+                has_model=run.data.tags.get(schema.MODEL) == schema.MODEL_LOGGED,
+                start_time=run.info.start_time or 0,
+                end_time=run.info.end_time or 0,
+            )
+            for run in runs
+            if run.data.tags.get(schema.KIND) == schema.KIND_TRIAL
+        ]
+        return sorted(records, key=lambda r: r.trial)
+
+    def lineage(self, run_id: str) -> RunLineage:
+        """The trial run and its sweep: needed to rebuild the exact data split."""
+        run = self.client.get_run(run_id)
+        tags = dict(run.data.tags)
+        if tags.get(schema.KIND) != schema.KIND_TRIAL or schema.PARENT_RUN_ID not in tags:
+            raise UserInputError(
+                "the model's run is not an hpo trial run: cannot find its data split",
+                field=f"run {run_id}",
+            )
+        sweep = self.client.get_run(tags[schema.PARENT_RUN_ID])
+        experiment = self.client.get_experiment(run.info.experiment_id)
+        try:
+            config_yaml = self.read_text(sweep.info.run_id, schema.CONFIG_ARTIFACT)
+        except MlflowException:
+            raise UserInputError(
+                "the sweep run has no config.yaml artifact", field=f"run {sweep.info.run_id}"
+            ) from None
+        return RunLineage(
+            run_id=run_id,
+            experiment=experiment.name,
+            trial=int(tags.get(schema.TRIAL, -1)),
+            params=dict(run.data.params),
+            metrics=dict(run.data.metrics),
+            trial_tags=tags,
+            sweep_run_id=sweep.info.run_id,
+            sweep_tags=dict(sweep.data.tags),
+            config_yaml=config_yaml,
+        )
+
+    def read_text(self, run_id: str, path: str) -> str:
+        import os
+        import tempfile
+
+        # a bar for one small file is noise on the stderr of `hpo best` and friends
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self.client.download_artifacts(run_id, path, tmp)
+            return Path(local).read_text(encoding="utf-8")
+
+    def run_metric(self, run_id: str, key: str) -> float | None:
+        try:
+            value = self.client.get_run(run_id).data.metrics.get(key)
+        except MlflowException:
+            return None
+        return None if value is None else float(value)
+
+
+def _sweep_info(run: Run) -> SweepInfo:
+    tags = run.data.tags
+    return SweepInfo(
+        run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        study=tags.get(schema.STUDY, ""),
+        strategy=tags.get(schema.STRATEGY, ""),
+        objective=tags.get(schema.OBJECTIVE, "f1"),
+        direction=tags.get(schema.DIRECTION, "maximize"),
+        status=run.info.status,
+        start_time=run.info.start_time,
+        objectives=tags.get(schema.OBJECTIVES, ""),
+        constraints=tags.get(schema.CONSTRAINTS, ""),
+    )
+
+
+def trial_times(tracking_uri: str, experiment_id: str, sweep_run_id: str) -> dict[str, tuple]:
+    """{trial run id: (start ms, end ms or None)}: reports plot progress against time."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{schema.PARENT_RUN_ID}` = '{quote(sweep_run_id)}'",
+        max_results=50000,
+    )
+    return {r.info.run_id: (r.info.start_time, r.info.end_time) for r in runs}
+
+
+def list_run_artifacts(tracking_uri: str, run_id: str, path: str | None = None) -> list[str]:
+    """Artifact paths directly under `path` of a run."""
+    return [a.path for a in MlflowClient(tracking_uri=tracking_uri).list_artifacts(run_id, path)]

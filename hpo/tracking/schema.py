@@ -1,0 +1,60 @@
+"""Every name hpo writes to MLflow: the README's "MLflow schema" section, in code.
+
+The README is the contract users and their tools read; tests/test_tracking_schema.py checks
+that every `hpo.*` name here is documented there and that every tag the schema section names
+is here. Write and read tags through these constants, never as string literals.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- every hpo run
+KIND = "hpo.kind"
+KIND_SWEEP = "sweep"
+KIND_TRIAL = "trial"
+KIND_COMPARISON = "comparison"  # the parent run of `hpo compare`
+STUDY = "hpo.study"
+STRATEGY = "hpo.strategy"
+
+# ---------------------------------------------------------------- the sweep run
+CONFIG_SHA256 = "hpo.config_sha256"
+DATA_SHA256 = "hpo.data_sha256"
+OBJECTIVE = "hpo.objective"  # the first objective's metric
+DIRECTION = "hpo.direction"  # and its direction
+OBJECTIVES = "hpo.objectives"  # every objective: "f1:maximize,n_params:minimize"
+CONSTRAINTS = "hpo.constraints"  # "precision >= 0.9, ..."
+AVERAGE = "hpo.average"
+PRUNER = "hpo.pruner"
+MODEL_BUILDER = "hpo.model_builder"
+STORAGE = "hpo.storage"  # the ledger URL, password masked
+BEST_RUN_ID = "hpo.best_run_id"
+CONFIG_ARTIFACT = "config.yaml"
+
+# ---------------------------------------------------------------- a trial run
+TRIAL = "hpo.trial"
+STATE = "hpo.state"  # COMPLETE / PRUNED / FAIL
+ERROR = "hpo.error"
+MODEL = "hpo.model"
+MODEL_LOGGED = "logged"
+PRUNED_EPOCH = "hpo.pruned_epoch"
+WORKER = "hpo.worker"  # host:pid of the orchestrator that ran it
+WORKER_PID = "hpo.worker_pid"  # the training process
+MODEL_ARTIFACT = "model"
+CONFUSION_ARTIFACT = "confusion_matrix.json"
+
+# ---------------------------------------------------------------- a comparison run
+STRATEGIES = "hpo.strategies"
+
+# ---------------------------------------------------------------- a registered model version
+EXPERIMENT = "hpo.experiment"
+SWEEP_RUN_ID = "hpo.sweep_run_id"
+TRIAL_RUN_ID = "hpo.trial_run_id"
+GIT_COMMIT = "hpo.git_commit"
+GIT_COMMIT_SOURCE = "hpo.git_commit_source"
+LIBRARY_VERSIONS = "hpo.library_versions"
+MODEL_CARD = "hpo.model_card"
+CONFUSION_MATRIX = "hpo.confusion_matrix"
+TEST_METRIC_PREFIX = "hpo.test_"  # + metric name: hpo.test_f1, ...
+
+# ---------------------------------------------------------------- MLflow's own tags hpo sets
+PARENT_RUN_ID = "mlflow.parentRunId"
+RUN_NAME = "mlflow.runName"
