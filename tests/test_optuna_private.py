@@ -100,3 +100,12 @@ def test_unsynced_journal_file_writes_optunas_format(tmp_path: Path) -> None:
     assert len(optuna.load_study(study_name="s", storage=again).trials) == 3, (
         "journal._file.get_lock_file or JournalFileBackend._lock/_file_path changed"
     )
+
+
+def test_running_trial_reports_to_the_trial_another_process_asked_for() -> None:
+    study = optuna.create_study(pruner=optuna.pruners.NopPruner())
+    asked = study.ask()
+    handle = private.running_trial(study, private.trial_id(study, asked.number))
+    handle.report(0.5, step=1)
+    assert study.trials[0].intermediate_values == {1: 0.5}
+    assert handle.number == asked.number

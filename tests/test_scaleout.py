@@ -540,3 +540,15 @@ def test_worker_refuses_sqlite_and_masks_passwords(tmp_path):
     bad = _worker_once(config, "postgresql://postgres:s3cret@127.0.0.1:1/none")
     assert bad.returncode == 2, bad.stderr
     assert "s3cret" not in bad.stderr + bad.stdout and "***" in bad.stderr
+
+
+def test_a_bare_postgresql_tracking_uri_reads_the_registry(databases: tuple[str, str]) -> None:
+    """`postgresql://` (no driver named) works for the registry too, as for runs and ledger:
+    MLflow 3 reads the bare form as psycopg 3, which hpo does not install."""
+    from hpo.tracking.registry import Registry
+    from hpo.tracking.runs import Tracker
+
+    mlflow_url = databases[1]
+    Tracker(mlflow_url).client.search_experiments()  # creates the schema, as a sweep would
+    registry = Registry(mlflow_url)
+    assert registry.client.search_registered_models() == []

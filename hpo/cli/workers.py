@@ -10,16 +10,8 @@ from __future__ import annotations
 
 import click
 
+from hpo.cli import options
 from hpo.cli.errors import friendly_errors
-from hpo.cli.options import (
-    config_argument,
-    count_option,
-    db_patience_option,
-    epochs_option,
-    json_option,
-    quiet_option,
-    tracking_uri_option,
-)
 from hpo.cli.output import echo_json, warn
 from hpo.cli.progress import run_with_progress
 from hpo.errors import UserInputError
@@ -45,29 +37,29 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
 
 
 @click.command()
-@config_argument
+@options.config_argument
 @click.option("--study", required=True, help="Study to join (created when absent).")
 @click.option(
     "--storage", required=True, help="Shared ledger: postgresql://user[:password]@host/db."
 )
-@tracking_uri_option
+@options.tracking_uri_option
 @click.option("--trials", type=click.IntRange(min=1), help="Study budget (finished trials).")
-@epochs_option
+@options.epochs_option
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
     help="TensorFlow threads (default: all cores; give each of N workers on one machine cores/N).",
 )
-@count_option("--heartbeat", 10, "Seconds between heartbeats of a running trial.")
+@options.count_option("--heartbeat", 10, "Seconds between heartbeats of a running trial.")
 @click.option(
     "--grace",
     type=click.IntRange(min=1),
     help="Seconds without heartbeat before a trial is stale (default: 2 x heartbeat).",
 )
-@count_option("--retries", 1, "Times a dead worker's trial is retried.", low=0)
-@db_patience_option
-@json_option()
-@quiet_option
+@options.count_option("--retries", 1, "Times a dead worker's trial is retried.", low=0)
+@options.db_patience_option
+@options.json_option()
+@options.quiet_option
 @friendly_errors()
 def worker(
     config: str,

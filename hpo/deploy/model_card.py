@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hpo.metrics import METRIC_NAMES
+from hpo.tracking import schema
 from hpo.tracking.reads import RunLineage, TrialRecord
 from hpo.tracking.registry import CONFUSION_FILE
 
@@ -49,7 +50,7 @@ def library_versions() -> dict[str, str]:
 
 def git_commit(lineage: RunLineage) -> tuple[str, str] | None:
     """The commit recorded by the sweep, else the checkout promoting it (labelled so)."""
-    for key in ("hpo.git_commit", "mlflow.source.git.commit"):
+    for key in (schema.GIT_COMMIT, "mlflow.source.git.commit"):
         if lineage.sweep_tags.get(key):
             return lineage.sweep_tags[key], "sweep"
     try:
@@ -71,20 +72,20 @@ def lineage_tags(
 ) -> dict[str, str]:
     sweep = lineage.sweep_tags
     tags = {
-        "hpo.experiment": lineage.experiment,
-        "hpo.study": sweep.get("hpo.study", ""),
-        "hpo.sweep_run_id": lineage.sweep_run_id,
-        "hpo.trial_run_id": lineage.run_id,
-        "hpo.trial": str(record.trial),
-        "hpo.strategy": sweep.get("hpo.strategy", ""),
-        "hpo.objective": sweep.get("hpo.objective", ""),
-        "hpo.config_sha256": sweep.get("hpo.config_sha256", ""),
-        "hpo.data_sha256": sweep.get("hpo.data_sha256", ""),
-        "hpo.library_versions": json.dumps(library_versions(), sort_keys=True),
+        schema.EXPERIMENT: lineage.experiment,
+        schema.STUDY: sweep.get(schema.STUDY, ""),
+        schema.SWEEP_RUN_ID: lineage.sweep_run_id,
+        schema.TRIAL_RUN_ID: lineage.run_id,
+        schema.TRIAL: str(record.trial),
+        schema.STRATEGY: sweep.get(schema.STRATEGY, ""),
+        schema.OBJECTIVE: sweep.get(schema.OBJECTIVE, ""),
+        schema.CONFIG_SHA256: sweep.get(schema.CONFIG_SHA256, ""),
+        schema.DATA_SHA256: sweep.get(schema.DATA_SHA256, ""),
+        schema.LIBRARY_VERSIONS: json.dumps(library_versions(), sort_keys=True),
     }
     commit = git_commit(lineage)
     if commit:
-        tags["hpo.git_commit"], tags["hpo.git_commit_source"] = commit
+        tags[schema.GIT_COMMIT], tags[schema.GIT_COMMIT_SOURCE] = commit
     tags.update({f"hpo.{k}": f"{v:.6g}" for k, v in test_metrics.items()})
     return tags
 
@@ -121,16 +122,16 @@ def card_markdown(
         [
             f"# {name}",
             "",
-            f"Trial {record.trial} of study `{sweep.get('hpo.study', '')}` in experiment "
+            f"Trial {record.trial} of study `{sweep.get(schema.STUDY, '')}` in experiment "
             f"`{lineage.experiment}`, promoted by `hpo promote` (alias `{alias}`).",
             "",
             "## Lineage",
             "",
             f"- sweep run: `{lineage.sweep_run_id}`; trial run: `{lineage.run_id}`",
-            f"- strategy: `{sweep.get('hpo.strategy', '')}`; objective: "
-            f"`{sweep.get('hpo.objective', '')}` ({trained.average} average)",
-            f"- config sha256: `{sweep.get('hpo.config_sha256', '')}`",
-            f"- data sha256: `{sweep.get('hpo.data_sha256', '')}`",
+            f"- strategy: `{sweep.get(schema.STRATEGY, '')}`; objective: "
+            f"`{sweep.get(schema.OBJECTIVE, '')}` ({trained.average} average)",
+            f"- config sha256: `{sweep.get(schema.CONFIG_SHA256, '')}`",
+            f"- data sha256: `{sweep.get(schema.DATA_SHA256, '')}`",
             f"- git commit: `{commit[0]}` (recorded at {commit[1]} time)"
             if commit
             else "- git commit: none",

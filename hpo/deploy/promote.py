@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.config.selection import Where, direction_of, is_better, parse_where, select_trial
 from hpo.errors import GateFailed
 from hpo.metrics import METRIC_NAMES
+from hpo.tracking import schema
 from hpo.tracking.reads import TrialRecord
 from hpo.tracking.schema import MODEL_ARTIFACT
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PromoteOptions:
+    """What `hpo promote` was asked: which sweep, which trial (metric, where-clauses), the
+    registered name and alias, the test gate (`min_test_f1`, `force`), the store."""
+
     experiment: str
     model_name: str
     study: str | None = None
@@ -158,8 +162,8 @@ def _card(
         (Path(folder) / CARD_FILE).write_text(card, encoding="utf-8")
         write_confusion_png(confusion, trained.dataset.class_names, Path(folder) / CONFUSION_FILE)
         card_uri = registry.log_card(record.run_id, folder)
-    tags["hpo.model_card"] = card_uri
-    tags["hpo.confusion_matrix"] = card_uri.rsplit("/", 1)[0] + f"/{CONFUSION_FILE}"
+    tags[schema.MODEL_CARD] = card_uri
+    tags[schema.CONFUSION_MATRIX] = card_uri.rsplit("/", 1)[0] + f"/{CONFUSION_FILE}"
     return tags, card
 
 

@@ -47,7 +47,7 @@ def _environment() -> jinja2.Environment:
     import jinja2
 
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("hpo.reporting", "templates"),
+        loader=jinja2.PackageLoader(__name__.rsplit(".", 1)[0], "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

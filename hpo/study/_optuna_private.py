@@ -30,6 +30,12 @@ def trial_id(study: optuna.Study, number: int) -> int:
     return study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
 
 
+def running_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
+    """A handle on a RUNNING trial another process asked for (a training process reports its
+    epochs to it); Optuna documents `Trial(...)` as not for direct instantiation."""
+    return optuna.trial.Trial(study, trial_id)
+
+
 def heartbeat_enabled(storage: optuna.storages.BaseStorage) -> bool:
     """Whether the storage runs Optuna's heartbeat (an RDB storage given an interval)."""
     from optuna.storages._heartbeat import is_heartbeat_enabled

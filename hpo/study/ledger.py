@@ -47,6 +47,10 @@ METRICS_ATTR = "hpo.metrics"
 INTERRUPTED_ATTR = "hpo.interrupted"
 ERROR_ATTR = "hpo.error"
 SWEEP_RUN_ATTR = "hpo.sweep_run_id"
+# the study's fingerprints: a resume with another search space or data is refused
+SEARCH_SHA256_ATTR = "hpo.search_sha256"
+DATA_SHA256_ATTR = "hpo.data_sha256"
+EXPERIMENT_ATTR = "hpo.experiment"
 
 # Optuna's stale check skips trials without a heartbeat row: the remains of an ask cut off by a
 # lost connection (every orchestrator beats right after asking). They never ran.

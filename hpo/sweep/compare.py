@@ -30,6 +30,7 @@ from hpo.errors import UserInputError
 from hpo.search import REGISTRY, strategy_class
 from hpo.sweep.preflight import Checked, check
 from hpo.sweep.setup import SweepOptions, run_sweep
+from hpo.tracking import schema
 from hpo.tracking.runs import Tracker
 from hpo.tracking.sweeps import SweepView
 
@@ -180,7 +181,7 @@ def compare(
     parent = tracker.start_run(
         experiment_id,
         f"compare-{stamp}",
-        {"hpo.kind": "comparison", "hpo.strategies": ",".join(strategies)},
+        {schema.KIND: schema.KIND_COMPARISON, schema.STRATEGIES: ",".join(strategies)},
     )
     results: list[StrategyRuns] = []
     status = "FAILED"
@@ -204,7 +205,7 @@ def compare(
                 _collect(runs, tracker, experiment_id, summary, metric, maximize)
                 runs.studies.append(study)
             results.append(runs)
-        report = _report(results, metric, maximize, target)
+        comparison = _comparison(results, metric, maximize, target)
         with tempfile.TemporaryDirectory() as tmp:
             png = Path(tmp) / "comparison.png"
             plot(results, metric, png)
@@ -214,15 +215,15 @@ def compare(
                 parent,
                 metrics={
                     f"best_{metric}_mean.{r['strategy']}": r["best_mean"]
-                    for r in report["strategies"]
+                    for r in comparison["strategies"]
                     if r["best_mean"] is not None
                 },
                 files=[str(png)],
-                text={"comparison.json": json.dumps(report, indent=2, default=str)},
+                text={"comparison.json": json.dumps(comparison, indent=2, default=str)},
             )
-        report["comparison_run_id"] = parent
+        comparison["comparison_run_id"] = parent
         status = "FINISHED"
-        return report
+        return comparison
     finally:
         tracker.end_run(parent, status)
 
@@ -275,7 +276,7 @@ def _collect(
     runs.wall.append(summary.wall_seconds)
 
 
-def _report(
+def _comparison(
     runs: Sequence[StrategyRuns], metric: str, maximize: bool, target: float | None
 ) -> dict[str, Any]:
     finals = [b for r in runs for b in r.best if math.isfinite(b)]

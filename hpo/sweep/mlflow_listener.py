@@ -19,6 +19,7 @@ from hpo.sweep.listeners import SweepEnd, SweepListener
 from hpo.sweep.loop import STALE_REASON
 from hpo.sweep.preflight import Checked
 from hpo.sweep.summary import Standing
+from hpo.tracking import schema
 from hpo.tracking.runs import Tracker
 from hpo.trial.task import TrialResult
 from hpo.urls import mask_secrets, mask_url
@@ -48,17 +49,17 @@ class MlflowListener(SweepListener):
         experiment_id = tracker.experiment_id(exp.experiment_name)
         assert experiment_id is not None
         tags = {
-            "hpo.strategy": exp.strategy.name,
-            "hpo.config_sha256": exp.sha256(),
-            "hpo.data_sha256": checked.dataset.fingerprint,
-            "hpo.objective": exp.primary.metric,
-            "hpo.direction": exp.primary.direction,
-            "hpo.objectives": ",".join(f"{o.metric}:{o.direction}" for o in exp.objectives),
-            "hpo.constraints": ", ".join(map(str, exp.constraints)),
-            "hpo.pruner": exp.strategy.pruner,
-            "hpo.average": exp.primary.average,
-            "hpo.model_builder": exp.model.builder,
-            "hpo.storage": mask_url(storage or "journal (default)"),
+            schema.STRATEGY: exp.strategy.name,
+            schema.CONFIG_SHA256: exp.sha256(),
+            schema.DATA_SHA256: checked.dataset.fingerprint,
+            schema.OBJECTIVE: exp.primary.metric,
+            schema.DIRECTION: exp.primary.direction,
+            schema.OBJECTIVES: ",".join(f"{o.metric}:{o.direction}" for o in exp.objectives),
+            schema.CONSTRAINTS: ", ".join(map(str, exp.constraints)),
+            schema.PRUNER: exp.strategy.pruner,
+            schema.AVERAGE: exp.primary.average,
+            schema.MODEL_BUILDER: exp.model.builder,
+            schema.STORAGE: mask_url(storage or "journal (default)"),
         }
         config_yaml = mask_secrets(exp.to_yaml())  # a password in a URL never reaches MLflow
         with ledger.claim():  # the first worker creates the sweep run, the others join it
@@ -86,9 +87,9 @@ class MlflowListener(SweepListener):
             trial.number,
             trial.params,
             {
-                "hpo.strategy": exp.strategy.name,
-                "hpo.study": self.ledger.name,
-                "hpo.worker": _WORKER,
+                schema.STRATEGY: exp.strategy.name,
+                schema.STUDY: self.ledger.name,
+                schema.WORKER: _WORKER,
             },
         )
         self.ledger.set_run_id(trial.number, run_id)
@@ -159,9 +160,9 @@ class MlflowListener(SweepListener):
 
 
 def _result_tags(result: TrialResult) -> dict[str, str]:
-    tags = {"hpo.worker_pid": str(result.worker_pid)} if result.worker_pid else {}
+    tags = {schema.WORKER_PID: str(result.worker_pid)} if result.worker_pid else {}
     if result.model_dir:
-        tags["hpo.model"] = "logged"
+        tags[schema.MODEL] = schema.MODEL_LOGGED
     if result.pruned_epoch is not None:
-        tags["hpo.pruned_epoch"] = str(result.pruned_epoch)
+        tags[schema.PRUNED_EPOCH] = str(result.pruned_epoch)
     return tags

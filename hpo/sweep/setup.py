@@ -21,7 +21,7 @@ from hpo.errors import UserInputError
 from hpo.search import strategy_for
 from hpo.search.base import Strategy
 from hpo.study.heartbeat import Heartbeat
-from hpo.study.ledger import Ledger
+from hpo.study.ledger import DATA_SHA256_ATTR, EXPERIMENT_ATTR, SEARCH_SHA256_ATTR, Ledger
 from hpo.study.retry import Backoff
 from hpo.sweep.listeners import SweepListener
 from hpo.sweep.loop import Sweep
@@ -141,14 +141,14 @@ def open_ledger(checked: Checked, options: SweepOptions, notify: Notify | None =
         notify=notify,
     )
     fingerprint = {
-        "hpo.search_sha256": exp.search_sha256(),
-        "hpo.data_sha256": checked.dataset.fingerprint,
+        SEARCH_SHA256_ATTR: exp.search_sha256(),
+        DATA_SHA256_ATTR: checked.dataset.fingerprint,
     }
     # under the claim: workers started together must not see each other's half-written attrs
     with ledger.claim():
         attrs = ledger.attrs()
-        if "hpo.search_sha256" not in attrs:
-            ledger.set_attrs({**fingerprint, "hpo.experiment": exp.experiment_name})
+        if SEARCH_SHA256_ATTR not in attrs:
+            ledger.set_attrs({**fingerprint, EXPERIMENT_ATTR: exp.experiment_name})
             return ledger
     for key, value in fingerprint.items():
         if attrs.get(key) != value:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from hpo.errors import UserInputError
 from hpo.tracking import schema
 from hpo.tracking.store import quote
+from hpo.urls import with_driver
 
 EPOCH_METRICS = ("loss", "val_loss")  # logged per epoch; a trial record keeps the others
 
@@ -34,14 +35,11 @@ class TrialRecord:
     start_time: int = 0  # ms since the epoch
     end_time: int = 0
 
+    JSON_FIELDS: ClassVar[tuple[str, ...]] = ("trial", "run_id", "state", "params", "metrics")
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "trial": self.trial,
-            "run_id": self.run_id,
-            "state": self.state,
-            "params": self.params,
-            "metrics": self.metrics,
-        }
+        """What `hpo trials --json` / `hpo best --json` print for a trial (a contract)."""
+        return {key: getattr(self, key) for key in self.JSON_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -200,17 +198,18 @@ def _sweep_info(run: Run) -> SweepInfo:
     )
 
 
+def mlflow_client(uri: str) -> MlflowClient:
+    """The one way hpo opens MLflow: `postgresql://` gets the psycopg2 driver named (the only
+    driver hpo installs), and the registry lives in the same store as the runs."""
+    uri = with_driver(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def trial_times(tracking_uri: str, experiment_id: str, sweep_run_id: str) -> dict[str, tuple]:
     """{trial run id: (start ms, end ms or None)}: reports plot progress against time."""
-    client = MlflowClient(tracking_uri=tracking_uri)
-    runs = client.search_runs(
+    runs = mlflow_client(tracking_uri).search_runs(
         [experiment_id],
         filter_string=f"tags.`{schema.PARENT_RUN_ID}` = '{quote(sweep_run_id)}'",
         max_results=50000,
     )
     return {r.info.run_id: (r.info.start_time, r.info.end_time) for r in runs}
-
-
-def list_run_artifacts(tracking_uri: str, run_id: str, path: str | None = None) -> list[str]:
-    """Artifact paths directly under `path` of a run."""
-    return [a.path for a in MlflowClient(tracking_uri=tracking_uri).list_artifacts(run_id, path)]

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from hpo.errors import UserInputError, first_line
-from hpo.tracking.reads import RunReads
+from hpo.tracking.reads import RunReads, mlflow_client
 from hpo.tracking.runs import RunUpdates
 from hpo.tracking.schema import MODEL_ARTIFACT
 from hpo.tracking.store import existing_tracking_uri, quote
+from hpo.urls import with_driver
 
 CARD_DIR = "model_card"
 CARD_FILE = "model_card.md"
@@ -79,9 +79,9 @@ class Registry(RunReads, RunUpdates):
 
         self.uri = existing_tracking_uri(tracking_uri)
         # the fluent loaders (pyfunc, keras, artifacts) read the global URIs
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
-        super().__init__(MlflowClient(tracking_uri=self.uri, registry_uri=self.uri))
+        mlflow.set_tracking_uri(with_driver(self.uri))
+        mlflow.set_registry_uri(with_driver(self.uri))
+        super().__init__(mlflow_client(self.uri))
 
     # ------------------------------------------------------------------ resolving URIs
 

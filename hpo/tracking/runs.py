@@ -17,9 +17,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 from hpo.tracking import schema
-from hpo.tracking.reads import EPOCH_METRICS, RunReads, SweepInfo
+from hpo.tracking.reads import EPOCH_METRICS, RunReads, SweepInfo, mlflow_client
 from hpo.tracking.store import ARTIFACT_ROOT, now_ms
-from hpo.urls import with_driver
 
 
 class RunUpdates:
@@ -79,7 +78,7 @@ class Tracker(RunReads, RunUpdates):
 
     def __init__(self, uri: str):
         self.uri = uri
-        super().__init__(MlflowClient(tracking_uri=with_driver(uri)))  # psycopg2 suffices
+        super().__init__(mlflow_client(uri))
         # For http servers MLflow prints "View run ... at: <url>" on STDOUT when a run ends
         # (one extra get_run per run, too): stdout belongs to the CLI's `--json` object
         tracking_client = getattr(self.client, "_tracking_client", None)
@@ -261,7 +260,7 @@ class Tracker(RunReads, RunUpdates):
 
 def log_run_artifacts(tracking_uri: str, run_id: str, folder: str, artifact_path: str) -> None:
     """Upload a local folder under `artifact_path` of a run (the sweep report)."""
-    MlflowClient(tracking_uri=tracking_uri).log_artifacts(run_id, folder, artifact_path)
+    mlflow_client(tracking_uri).log_artifacts(run_id, folder, artifact_path)
 
 
 def _trial_number(tags: Mapping[str, str]) -> int | None:

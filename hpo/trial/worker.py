@@ -138,6 +138,7 @@ def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -
         return None
     import optuna
 
+    from hpo.study._optuna_private import running_trial
     from hpo.study.storage import make_storage
     from hpo.trial.predict import predict_labels
     from hpo.trial.pruning import EpochReporter, make_pruner
@@ -158,7 +159,7 @@ def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -
             if not (is_transient(err) or isinstance(err, UserInputError)):
                 raise
             return None
-    trial = optuna.trial.Trial(_state["study"], task.trial_id)
+    trial = running_trial(_state["study"], task.trial_id)
     return EpochReporter(
         trial,
         lambda model: predict_labels(model, dataset.x_val),

@@ -26,11 +26,9 @@ if TYPE_CHECKING:
 
     from hpo.deploy.export.parity import Parity
 
+# format name -> the module (named after it, beside this file) that declares its FORMAT
 REGISTRY: dict[str, str] = {
-    "keras": "hpo.deploy.export.keras",
-    "savedmodel": "hpo.deploy.export.savedmodel",
-    "tflite": "hpo.deploy.export.tflite",
-    "onnx": "hpo.deploy.export.onnx",
+    name: f"hpo.deploy.export.{name}" for name in ("keras", "savedmodel", "tflite", "onnx")
 }
 FORMATS = tuple(REGISTRY)
 QUANTIZE = ("none", "dynamic", "float16", "int8")
