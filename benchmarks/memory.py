@@ -114,6 +114,17 @@ def main() -> None:
 
     print(f"{len(trials)} trials x 1 epoch, digits MLP, recycle_after={args.recycle_after}")
     rows = {"orchestrator": report(process.pid, "orchestrator", trials[9].info.end_time / 1000)}
+    # the orchestrator's peak may come from the report drawn after the last trial: split it
+    last_end = trials[-1].info.end_time / 1000
+    series = samples.get(process.pid, [])
+    during = [v for t, v in series if trials[9].info.end_time / 1000 <= t <= last_end]
+    after = [v for t, v in series if t > last_end]
+    if during:
+        print(
+            f"{'  of which during the sweep':<28} max {max(during):7.0f} MB   "
+            f"at the last trial {during[-1]:7.0f} MB   "
+            f"the report after it: max {max(after, default=float('nan')):7.0f} MB"
+        )
     for pid, ends in by_worker.items():
         tenth = ends[9] if len(ends) >= 10 else None
         rows[f"worker {pid}"] = report(pid, f"worker {pid} ({len(ends)} trials)", tenth)
