@@ -91,3 +91,20 @@ def test_tasks_spread_over_the_slots() -> None:
         assert len({f.result(timeout=60)[0] for f in futures}) == 2
     finally:
         pool.kill()
+
+
+def test_no_spare_is_started_when_the_current_process_can_take_every_task_left() -> None:
+    """A sweep whose whole budget fits in one process never pays for a second TensorFlow."""
+    created = RecyclingPool(1, 2, _initializer, ("warm",), max_tasks=2)
+    try:
+        first = [created.submit(_whoami).result(timeout=60) for _ in range(2)]
+        assert first[0][0] == first[1][0]
+        assert created.slots[0].spare is None  # at its limit, but nothing is left to run
+    finally:
+        created.kill()
+    more = RecyclingPool(1, 2, _initializer, ("warm",), max_tasks=3)
+    try:
+        [more.submit(_whoami).result(timeout=60) for _ in range(2)]
+        assert more.slots[0].spare is not None  # a third task is coming: warm its process
+    finally:
+        more.kill()

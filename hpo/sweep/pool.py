@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset
@@ -44,6 +44,10 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+class _TasksLeft(Protocol):
+    tasks_left: int | None
+
+
 class _Slot:
     """One training process (a single-process pool) and, near its recycle, its warm spare.
 
@@ -53,9 +57,15 @@ class _Slot:
     the spare takes from the trial training beside it).
     """
 
-    def __init__(self, start: Callable[[], ProcessPoolExecutor], recycle_after: int):
+    def __init__(
+        self,
+        start: Callable[[], ProcessPoolExecutor],
+        recycle_after: int,
+        budget: _TasksLeft | None = None,
+    ):
         self._start = start
         self.recycle_after = recycle_after
+        self._budget = budget
         self.warm_seconds: float | None = None  # how long the last process took to start
         self.task_seconds: deque[float] = deque(maxlen=9)  # the latest tasks' durations
         self.pool, self.ready = self._warm()
@@ -89,6 +99,9 @@ class _Slot:
         return len(self._futures)
 
     def spare_due(self) -> bool:
+        left = None if self._budget is None else self._budget.tasks_left
+        if left is not None and left <= self.recycle_after - self.used:
+            return False  # this process can take every task the sweep has left
         if self.used >= self.recycle_after:
             return True
         if self.warm_seconds is None or not self.task_seconds:
@@ -152,10 +165,14 @@ class RecyclingPool:
         recycle_after: int,
         initializer: Callable[..., None],
         initargs: tuple[Any, ...],
+        max_tasks: int | None = None,
     ):
         self.workers = workers
         self.recycle_after = recycle_after
         self._initializer, self._initargs = initializer, initargs
+        # the most tasks the sweep can still submit (its trial budget): a process that can
+        # take all of them needs no successor, so no spare is started for nothing
+        self.tasks_left = max_tasks
         self.slots = self._new_slots()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -167,9 +184,11 @@ class RecyclingPool:
         )
 
     def _new_slots(self) -> list[_Slot]:
-        return [_Slot(self._new_pool, self.recycle_after) for _ in range(self.workers)]
+        return [_Slot(self._new_pool, self.recycle_after, self) for _ in range(self.workers)]
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        if self.tasks_left is not None:
+            self.tasks_left -= 1
         slot = min(self.slots, key=lambda s: s.busy)
         return slot.submit(fn, *args)
 
@@ -207,6 +226,7 @@ class TrialExecutor:
             experiment.budget.recycle_after,
             init_worker,
             (experiment.model_dump_json(), dataset, model_root, threads, ledger),
+            max_tasks=experiment.budget.trials,
         )
 
     def submit(self, task: TrialTask) -> Future[TrialResult]:
