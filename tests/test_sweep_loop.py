@@ -7,8 +7,6 @@ interrupts, resume, stale trials, the listeners' hooks and the cost of bookkeepi
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -36,7 +34,7 @@ from hpo.sweep.loop import STALE_REASON, Sweep
 from hpo.sweep.progress import ProgressListener
 from hpo.sweep.summary import Standing
 from hpo.trial.task import TrialResult, TrialTask
-from tests.conftest import ROOT, tiny_experiment
+from tests.conftest import modules_loaded_by, tiny_experiment
 
 Answer = Callable[[TrialTask], TrialResult | BaseException | None]
 
@@ -368,12 +366,5 @@ def test_bookkeeping_reads_the_ledger_once_per_trial_whatever_the_study_size(
 
 def test_the_loop_imports_no_mlflow_or_tensorflow() -> None:
     """(tqdm cannot be checked so: Optuna itself imports it.)"""
-    code = (
-        "import sys, hpo.sweep.loop, hpo.sweep.progress\n"
-        "print(sorted(m for m in ('mlflow', 'tensorflow', 'keras', 'hpo.tracking')"
-        " if m in sys.modules))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "[]"
+    heavy = ("mlflow", "tensorflow", "keras", "hpo.tracking")
+    assert modules_loaded_by("import hpo.sweep.loop, hpo.sweep.progress", heavy) == []
