@@ -37,22 +37,55 @@ def _finished_trials(db: Path) -> int:
     return int(count)
 
 
+# the third trial's builder signals that it runs, then holds: a trial certainly in flight
+HOLDING_BUILDER = """\
+import os
+import time
+from pathlib import Path
+
+from hpo.models.mlp import build as mlp
+
+
+def build(params, input_shape, n_classes):
+    model = mlp(params, input_shape, n_classes)
+    built = len(list(Path(".").glob("built-*")))
+    Path(f"built-{built}").touch()
+    if built == 2 and os.environ.get("HOLD_THE_THIRD_TRIAL"):
+        Path("holding").touch()
+        time.sleep(600)
+    return model
+"""
+
+
+def _ledger_trials(workdir: Path, study: str) -> list:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(
+        JournalFileBackend(str(workdir / "hpo-ledger.journal"))
+    )
+    return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_interrupt_ends_cleanly_and_resume_finishes(how, write_config, workdir, cli):
-    path = write_config(**{"budget.trials": 40, "budget.epochs": 2, "data.max_samples": 600})
+    (workdir / "holding_builder.py").write_text(HOLDING_BUILDER)
+    path = write_config(**{"budget.trials": 10, "model.builder": "python:holding_builder:build"})
+    python_path = f"{workdir}{os.pathsep}{ROOT}"
     process = subprocess.Popen(
         [sys.executable, "-m", "hpo.cli", "run", str(path), "--study", "int", "--json"],
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": python_path, "HOLD_THE_THIRD_TRIAL": "1"},
         start_new_session=True,
     )
-    deadline = time.monotonic() + 120
-    while _finished_trials(workdir / "mlflow.db") < 2:
+    deadline = time.monotonic() + 180
+    # two trials logged and the third one training: the signal lands on a trial in flight
+    while _finished_trials(workdir / "mlflow.db") < 2 or not (workdir / "holding").exists():
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no trial finished in time"
+        assert time.monotonic() < deadline, "the third trial did not start in time"
         time.sleep(0.3)
     if how == "ctrl-c":  # a terminal sends SIGINT to the whole foreground process group
         os.killpg(process.pid, signal.SIGINT)
@@ -71,25 +104,36 @@ def test_interrupt_ends_cleanly_and_resume_finishes(how, write_config, workdir, 
     trials = [r for r in runs if r.data.tags["hpo.kind"] == "trial"]
     complete = [r for r in trials if r.data.tags["hpo.state"] == "COMPLETE"]
     interrupted = [r for r in trials if r.data.tags["hpo.state"] == "FAIL"]
-    assert len(complete) >= 2
-    assert len(interrupted) <= 1
-    for run in interrupted:
-        assert "interrupted" in run.data.tags["hpo.error"]
-        assert run.info.status in ("FAILED", "KILLED")
+    assert sorted(r.data.tags["hpo.trial"] for r in complete) == ["0", "1"]
+    assert len(interrupted) == 1 and interrupted[0].data.tags["hpo.trial"] == "2"
+    assert "interrupted" in interrupted[0].data.tags["hpo.error"]
+    assert interrupted[0].info.status == "KILLED"
+    ledger = {t.number: t for t in _ledger_trials(workdir, "int")}
+    assert sorted(ledger) == [0, 1, 2]  # nothing was asked after the signal
+    assert ledger[2].state.name == "FAIL" and ledger[2].user_attrs.get("hpo.interrupted")
+    assert ledger[2].user_attrs.get("hpo.run_id") == interrupted[0].info.run_id
 
-    # resume with a small budget: completed trials count, the interrupted one does not
-    target = len(complete) + 1
+    # resume: the completed trials count, the interrupted one does not (so one more runs)
     resumed = cli(
-        "run", str(path), "--study", "int", "--trials", str(target), "--json", "--epochs", "1"
+        "run",
+        str(path),
+        "--study",
+        "int",
+        "--trials",
+        "3",
+        "--json",
+        env={"PYTHONPATH": python_path},
     )
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert summary["sweep_run_id"] == sweep.info.run_id
-    assert summary["states"]["COMPLETE"] == target
+    assert summary["states"] == {"COMPLETE": 3, "PRUNED": 0, "FAIL": 1}
     after = client.search_runs([exp.experiment_id], max_results=500)
     assert client.get_run(sweep.info.run_id).info.status == "FINISHED"
     assert not [r for r in after if r.info.status == "RUNNING"]
     assert {r.info.run_id for r in complete} <= {r.info.run_id for r in after}
+    redone = [r for r in after if r.data.tags.get("hpo.trial") == "3"]
+    assert len(redone) == 1 and redone[0].data.tags["hpo.state"] == "COMPLETE"
 
 
 def test_workers_are_recycled_and_the_sweep_still_finishes(write_config, workdir, cli):
