@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import tiny_experiment
+from tests.conftest import ROOT, tiny_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -134,30 +135,44 @@ def test_failing_and_nan_trials_are_logged_and_the_sweep_goes_on(cli, write_conf
         "                      loss='sparse_categorical_crossentropy')\n"
         "    return model\n"
     )
-    config = tiny_experiment(**{"budget.trials": 6, "model.builder": "python:flaky_builders:build"})
+    config = tiny_experiment(**{"budget.trials": 5, "model.builder": "python:flaky_builders:build"})
     config["search_space"]["params"]["mode"] = {
         "type": "categorical",
         "choices": ["ok", "crash", "nan"],
     }
     path = write_config(config)
-    done = cli("run", str(path), "--study", "f", "--json", env={"PYTHONPATH": f"{workdir}"})
+    # every mode certainly runs: the first trials are queued, the strategy draws the rest
+    queued = [
+        {"learning_rate": 0.005, "units": 16, "mode": mode} for mode in ("crash", "ok", "nan")
+    ]
+    (workdir / "queued.json").write_text(json.dumps(queued))
+    done = cli(
+        *("run", str(path), "--study", "f", "--enqueue", "queued.json", "--json"),
+        env={"PYTHONPATH": f"{workdir}{os.pathsep}{ROOT}"},
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    _, trials = _runs(workdir)
-    by_mode = {}
+    sweeps, trials = _runs(workdir)
+    by_mode: dict[str, list] = {}
     for run in trials:
         by_mode.setdefault(run.data.params["mode"], []).append(run)
-    assert summary["n_trials"] == 6
-    for run in by_mode.get("crash", []):
+    assert summary["n_trials"] == 5 and len(trials) == 5
+    first = {r.data.tags["hpo.trial"]: r.data.params["mode"] for r in trials}
+    assert [first[n] for n in ("0", "1", "2")] == ["crash", "ok", "nan"]
+    assert by_mode["crash"] and by_mode["nan"] and by_mode["ok"]
+    for run in by_mode["crash"]:
         assert run.info.status == "FAILED" and run.data.tags["hpo.state"] == "FAIL"
         assert "boom from the builder" in run.data.tags["hpo.error"]
-    for run in by_mode.get("nan", []):
+    for run in by_mode["nan"]:
         assert run.data.tags["hpo.state"] == "FAIL" and run.info.status == "FAILED"
-        assert "NaN" in run.data.tags["hpo.error"]
-    for run in by_mode.get("ok", []):
-        assert run.data.tags["hpo.state"] == "COMPLETE"
-    assert by_mode.get("crash") or by_mode.get("nan"), "the seed drew no failing mode"
-    assert summary["states"]["FAIL"] == len(by_mode.get("crash", [])) + len(by_mode.get("nan", []))
+        assert run.data.tags["hpo.error"] == "loss became NaN at epoch 0"
+    for run in by_mode["ok"]:
+        assert run.data.tags["hpo.state"] == "COMPLETE" and run.info.status == "FINISHED"
+    n_fail = len(by_mode["crash"]) + len(by_mode["nan"])
+    assert summary["states"] == {"COMPLETE": len(by_mode["ok"]), "PRUNED": 0, "FAIL": n_fail}
+    # the sweep run counts them too (the schema's n_complete / n_pruned / n_fail)
+    counts = {k: v for k, v in sweeps[0].data.metrics.items() if k.startswith("n_")}
+    assert counts == {"n_complete": len(by_mode["ok"]), "n_pruned": 0, "n_fail": n_fail}
 
 
 def test_sweep_stops_when_the_first_trials_all_fail(cli, write_config, workdir):
@@ -171,7 +186,7 @@ def test_sweep_stops_when_the_first_trials_all_fail(cli, write_config, workdir):
             "budget.max_initial_failures": 3,
         }
     )
-    done = cli("run", str(path), "--study", "b", env={"PYTHONPATH": f"{workdir}"})
+    done = cli("run", str(path), "--study", "b", env={"PYTHONPATH": f"{workdir}{os.pathsep}{ROOT}"})
     assert done.returncode == 1
     assert "first 3 trials all failed" in done.stderr and "always broken" in done.stderr
     assert "Traceback" not in done.stderr
