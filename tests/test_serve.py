@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -50,6 +51,33 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _connects(address: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex((address, port)) == 0
+
+
+def _other_local_addresses() -> list[str]:
+    """Addresses of this machine other than 127.0.0.1 on which a server bound to all
+    interfaces (0.0.0.0) would answer: 127.0.0.2 (Linux routes all of 127/8 to the
+    loopback interface), the address an outgoing datagram would leave from, the
+    hostname's address. Each is kept only if a control listener on 0.0.0.0 answers there,
+    so a refusal at that address is proof of the narrower bind, not of a dead address."""
+    candidates = {"127.0.0.2"}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, contextlib.suppress(OSError):
+        udp.connect(("192.0.2.1", 9))  # sends nothing, picks the outgoing route (if any)
+        candidates.add(udp.getsockname()[0])
+    with contextlib.suppress(OSError):
+        candidates.add(socket.gethostbyname(socket.gethostname()))
+    candidates.discard("127.0.0.1")
+    candidates.discard("0.0.0.0")
+    with socket.socket() as control:
+        control.bind(("0.0.0.0", 0))
+        control.listen()
+        control_port = control.getsockname()[1]
+        return sorted(a for a in candidates if _connects(a, control_port))
+
+
 def _post(url: str, payload: dict[str, Any]) -> Any:
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
@@ -93,12 +121,11 @@ def test_serve_answers_invocations_on_loopback_and_stops(served: dict[str, Any])
         probs = np.asarray(answer["predictions"])
         assert probs.shape == served["expected"].shape == (5, 10)
         np.testing.assert_allclose(probs, served["expected"], atol=1e-5)
-        # bound to loopback only
-        with socket.socket() as sock:
-            sock.settimeout(1)
-            address = socket.gethostbyname(socket.gethostname())
-            if not address.startswith("127."):
-                assert sock.connect_ex((address, port)) != 0
+        # bound to 127.0.0.1 only: every other address of this machine refuses
+        others = _other_local_addresses()
+        assert others, "no address other than 127.0.0.1 reaches a listener on 0.0.0.0"
+        for address in others:
+            assert _connects(address, port) is False, f"the server answers on {address}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
