@@ -106,11 +106,29 @@ def test_csv_source(tmp_path: Path) -> None:
     assert ds.x_train[:, 3].mean() == pytest.approx(100.0, abs=2.0)
 
 
+def _all_rows(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([ds.x_train, ds.x_val, ds.x_test]), np.concatenate(
+        [ds.y_train, ds.y_val, ds.y_test]
+    )
+
+
 def test_csv_feature_selection(tmp_path: Path) -> None:
+    """The named columns, in the named order, each row with its own label."""
+    frame = _frame()
     path = tmp_path / "rows.csv"
-    _frame().to_csv(path, index=False)
-    ds = _load(source="csv", path=str(path), target="label", features=["f3", "f0"])
+    frame.to_csv(path, index=False)
+    ds = _load(source="csv", path=str(path), target="label", features=["f3", "f0"], scaling="none")
     assert ds.input_shape == (2,)
+    x, y = _all_rows(ds)
+    source = pd.read_csv(path)  # the values as the file holds them
+    expected = source[["f3", "f0"]].to_numpy(dtype=np.float32)
+    row_of = {value: i for i, value in enumerate(expected[:, 0])}  # f3 is unique per row
+    assert len(row_of) == len(source) == len(x)
+    rows = [row_of[value] for value in x[:, 0]]
+    assert sorted(rows) == list(range(len(source)))
+    np.testing.assert_array_equal(x, expected[rows])
+    labels = np.asarray(ds.class_names)[y]
+    assert labels.tolist() == source["label"].to_numpy()[rows].tolist()
 
 
 def test_csv_default_target_column(tmp_path: Path) -> None:
@@ -139,11 +157,19 @@ def test_npz_source(tmp_path: Path) -> None:
 
 
 def test_npz_named_arrays(tmp_path: Path) -> None:
+    """The named arrays are the features and the labels (not the default `x`, `y`)."""
     x, y = _tabular()
+    x[:, 1] = np.arange(len(x))  # a row id, to find each row again
     path = tmp_path / "arrays.npz"
-    np.savez(path, features=x, labels=y)
-    ds = _load(source="npz", path=str(path), features=["features"], target="labels")
+    decoy_x, decoy_y = np.zeros_like(x), (np.arange(len(y)) + 1) % 3
+    np.savez(path, features=x, labels=y, x=decoy_x, y=decoy_y)
+    ds = _load(source="npz", path=str(path), features=["features"], target="labels", scaling="none")
     assert ds.input_shape == (4,)
+    rows, labels = _all_rows(ds)
+    ids = rows[:, 1].astype(int)
+    assert sorted(ids) == list(range(len(x)))
+    np.testing.assert_array_equal(rows, x[ids])
+    assert np.asarray(ds.class_names)[labels].tolist() == [str(v) for v in y[ids]]
 
 
 # --------------------------------------------------------------------------- splitting
@@ -157,13 +183,29 @@ def test_split_sizes() -> None:
     assert len(ds.y_train) == pytest.approx(0.60 * 1797, abs=2)
 
 
-def test_splits_do_not_overlap() -> None:
-    ds = _load(source="iris", scaling="none")
-    rows = [tuple(r) for r in np.concatenate([ds.x_train, ds.x_val, ds.x_test])]
-    from sklearn.datasets import load_iris
+def _split_ids(ds: Dataset) -> list[list[int]]:
+    """The source row ids (feature 0) in train, validation and test."""
+    return [part[:, 0].astype(int).tolist() for part in (ds.x_train, ds.x_val, ds.x_test)]
 
-    original = {tuple(r) for r in load_iris().data.astype(np.float32)}
-    assert set(rows) == original  # every row lands in some split
+
+@pytest.mark.parametrize("max_samples", [None, 120])
+def test_splits_do_not_overlap(tmp_path: Path, max_samples: int | None) -> None:
+    """Train, validation and test are pairwise disjoint and together hold every row
+    (every sampled row with max_samples), each with its own features and label."""
+    x, y = _tabular(300)
+    x[:, 0] = np.arange(300)  # every row unique: its id
+    path = tmp_path / "arrays.npz"
+    np.savez(path, x=x, y=y)
+    ds = _load(source="npz", path=str(path), scaling="none", max_samples=max_samples)
+    train, val, test = (set(ids) for ids in _split_ids(ds))
+    assert sum(map(len, _split_ids(ds))) == len(train) + len(val) + len(test)  # no repeats
+    assert not train & val and not train & test and not val & test
+    union = train | val | test
+    assert len(union) == (max_samples or 300) and union <= set(range(300))
+    for part, labels in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
+        ids = part[:, 0].astype(int)
+        np.testing.assert_array_equal(part, x[ids])
+        assert [int(ds.class_names[label]) for label in labels] == y[ids].tolist()
 
 
 def test_splits_are_stratified() -> None:
