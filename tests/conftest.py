@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, NoReturn
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def skip_unless_ci(reason: str) -> NoReturn:
+    """Skip a test whose prerequisite is missing, except under CI=true, where it fails: CI runs
+    every test, so a missing piece there is a broken CI setup, never a silent skip."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: this test must run)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_modules(*names: str, install: str) -> None:
+    """The modules a test needs are importable, else `skip_unless_ci` (`install` says how)."""
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    if missing:
+        skip_unless_ci(f"{', '.join(missing)} not installed: {install}")
+
+
+def import_or_skip_unless_ci(name: str, install: str) -> ModuleType:
+    """`pytest.importorskip` that fails under CI=true (see `skip_unless_ci`)."""
+    require_modules(name, install=install)
+    return importlib.import_module(name)
 
 
 def modules_loaded_by(statement: str, modules: tuple[str, ...]) -> list[str]:

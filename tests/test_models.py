@@ -12,8 +12,9 @@ import pytest
 
 from hpo.errors import UserInputError
 from hpo.models import accepted_params, check_builder, check_params, get_builder
+from tests.conftest import import_or_skip_unless_ci
 
-keras = pytest.importorskip("keras")
+keras = import_or_skip_unless_ci("keras", install="pip install -e .")
 
 
 @pytest.fixture(autouse=True)

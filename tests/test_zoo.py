@@ -18,9 +18,9 @@ from hpo.config.space import SearchSpaceSpec, compile_space
 from hpo.data.dataset import Dataset, load_dataset
 from hpo.models import FAMILIES, get_builder
 from hpo.trial.pipeline import builder_kwargs
-from tests.conftest import ROOT, tiny_experiment
+from tests.conftest import ROOT, import_or_skip_unless_ci, tiny_experiment
 
-keras = pytest.importorskip("keras")
+keras = import_or_skip_unless_ci("keras", install="pip install -e .")
 
 SPACES = ROOT / "search_spaces"
 
