@@ -406,7 +406,8 @@ def test_class_too_small_to_stratify(tmp_path: Path) -> None:
     with pytest.raises(UserInputError) as info:
         _load(source="npz", path=str(path))
     assert info.value.field == "data.target"
-    assert "fewer than 3 rows; cannot stratify" in info.value.detail
+    assert "class 9 has 2 rows: too few for a stratified" in info.value.detail
+    assert "at least 5 rows of every class" in info.value.detail
 
 
 def test_class_too_small_message_shows_plain_label(tmp_path: Path) -> None:
@@ -416,7 +417,7 @@ def test_class_too_small_message_shows_plain_label(tmp_path: Path) -> None:
     np.savez(path, x=x, y=y)
     with pytest.raises(UserInputError) as info:
         _load(source="npz", path=str(path))
-    assert "class 9 has fewer than 3 rows" in info.value.detail
+    assert "class 9 has 2 rows" in info.value.detail
 
 
 def test_synthetic_too_few_informative_features_for_classes() -> None:

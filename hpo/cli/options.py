@@ -7,6 +7,7 @@ layer (pruners, export formats) are read from there when a command needs them, n
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,7 +37,23 @@ config_argument = click.argument("config", type=click.Path(dir_okay=False))
 experiment_argument = click.argument("experiment")
 model_uri_argument = click.argument("model_uri")
 
-study_option = click.option("--study", help="Study name (default: the latest sweep of EXPERIMENT).")
+
+def safe_study_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--study` follows the naming rule of hpo/config/names.py (a usage error otherwise): a
+    name with a quote was never found again."""
+    from hpo.config.names import name_problem
+
+    problem = None if value is None else name_problem(value)
+    if problem is not None:
+        raise click.BadParameter(f"the study name {problem}", ctx=ctx, param=param)
+    return value
+
+
+study_option = click.option(
+    "--study",
+    callback=safe_study_name,
+    help="Study name (default: the latest sweep of EXPERIMENT).",
+)
 tracking_uri_option = click.option(
     "--tracking-uri",
     help="MLflow tracking and model registry URI (default: sqlite:///mlflow.db, artifacts in "
@@ -66,6 +83,28 @@ def count_option(name: str, default: int, help: str | None = None, *, low: int =
     return click.option(
         name, type=click.IntRange(min=low), default=default, show_default=True, help=help
     )
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a container's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_workers(workers: int, force: bool) -> None:
+    """More training processes than CPUs only slows every trial down (and multiplies memory):
+    refused unless forced."""
+    cpus = usable_cpus()
+    if workers > cpus and not force:
+        from hpo.errors import UserInputError
+
+        raise UserInputError(
+            f"{workers} is more than the {cpus} CPU{'s' if cpus != 1 else ''} this process "
+            "may use; lower it, or pass --force-workers",
+            field="--workers",
+        )
 
 
 def port_option(default: int) -> Decorator:

@@ -9,12 +9,14 @@ import click
 from hpo.cli.errors import friendly_errors
 from hpo.cli.options import (
     LazyChoice,
+    check_workers,
     config_argument,
     count_option,
     db_patience_option,
     epochs_option,
     json_option,
     quiet_option,
+    safe_study_name,
     storage_option,
     tracking_uri_option,
 )
@@ -44,11 +46,12 @@ def _pruners() -> tuple[str, ...]:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds budget.")
 @epochs_option
 @click.option("--seed", type=int, help="Seed for the split and the strategy.")
-@click.option("--study", help="Study name; an existing study is resumed.")
+@click.option("--study", callback=safe_study_name, help="Study name; an existing study is resumed.")
 @tracking_uri_option
 @storage_option
 @db_patience_option
-@count_option("--workers", 1, "Training processes on this machine.")
+@count_option("--workers", 1, "Training processes on this machine (at most its CPUs).")
+@click.option("--force-workers", is_flag=True, help="Allow --workers above the CPU count.")
 @json_option()
 @quiet_option
 @click.option(
@@ -69,11 +72,13 @@ def run(
     storage: str | None,
     db_patience: float,
     workers: int,
+    force_workers: bool,
     as_json: bool,
     quiet: bool,
     no_report: bool,
 ) -> None:
     """Run (or resume) a sweep described by CONFIG."""
+    check_workers(workers, force_workers)
     from hpo.config.experiment import load_experiment
     from hpo.sweep.preflight import check, load_enqueued
 

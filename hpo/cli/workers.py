@@ -38,7 +38,12 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
 
 @click.command()
 @options.config_argument
-@click.option("--study", required=True, help="Study to join (created when absent).")
+@click.option(
+    "--study",
+    required=True,
+    callback=options.safe_study_name,
+    help="Study to join (created when absent).",
+)
 @click.option(
     "--storage", required=True, help="Shared ledger: postgresql://user[:password]@host/db."
 )

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from hpo.config import yaml_load
+from hpo.config.names import check_name
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
 from hpo.errors import UserInputError, first_line
 from hpo.metrics import COMPARISONS, CostName, ScoreName, lower_is_better
@@ -45,6 +48,8 @@ FILE_SOURCES = ("csv", "parquet", "npz", "text_csv")
 # metrics a trial can be optimised or constrained on: validation scores and costs
 ObjectiveMetric = Literal[ScoreName, CostName]
 PrunerName = Literal["none", "median", "asha", "hyperband"]
+# an experiment's MLflow name (and an artifact folder): the safe set of hpo/config/names.py
+SafeName = Annotated[str, AfterValidator(check_name)]
 
 
 class _Strict(BaseModel):
@@ -141,7 +146,7 @@ class Constraint(_Strict):
 
     metric: ObjectiveMetric
     op: Literal[">=", "<=", ">", "<"]
-    value: float
+    value: float = Field(allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -190,7 +195,7 @@ class Budget(_Strict):
 
 class TrackingConfig(_Strict):
     uri: str | None = None
-    experiment: str | None = None
+    experiment: SafeName | None = None
     log_models: bool = True
     report: bool = True  # plots + HTML on the sweep run (report/) at the end of `hpo run`
 
@@ -198,7 +203,7 @@ class TrackingConfig(_Strict):
 class Experiment(_Strict):
     """A validated experiment. `search_space` is always inline here (files are resolved)."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeName
     seed: int = 0
     data: DataConfig
     model: ModelConfig
@@ -267,10 +272,11 @@ class Experiment(_Strict):
 
     def with_overrides(self, **changes: Any) -> Experiment:
         """Apply CLI flags (dotted keys such as `budget.trials`), validated like the file."""
+        changes = {dotted: value for dotted, value in changes.items() if value is not None}
+        if not changes:
+            return self
         raw = self.model_dump(mode="json")
         for dotted, value in changes.items():
-            if value is None:
-                continue
             node = raw
             *parents, leaf = dotted.split(".")
             for key in parents:
@@ -319,7 +325,9 @@ def read_yaml(path: Path, *, field: str | None = None) -> Any:
     if not path.is_file():
         raise UserInputError("file not found", source=str(path), field=field)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml_load.safe_load(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise UserInputError("invalid YAML: nested too deeply", source=str(path)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -6,11 +6,17 @@ neutral space every backend reads.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Scalar = str | int | float | bool | None
+# bounds, steps and grid values: NaN or infinity would pass every `low <= high` check and
+# then break sampling, so they are refused where they are read
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+# values one range parameter may take in a grid (its values are built as a list)
+MAX_GRID_POINTS = 10_000
 
 
 class _Spec(BaseModel):
@@ -20,20 +26,31 @@ class _Spec(BaseModel):
         default=None, description="active only when another parameter has one of these values"
     )
 
+    @field_validator("when")
+    @classmethod
+    def _finite_when(
+        cls, when: dict[str, Scalar | list[Scalar]] | None
+    ) -> dict[str, Scalar | list[Scalar]] | None:
+        for values in (when or {}).values():
+            _check_finite(values if isinstance(values, list) else [values], "when values")
+        return when
+
 
 class _RangeSpec(_Spec):
     """float / int ranges: how the `grid` strategy discretises them can be overridden."""
 
-    grid_points: int | None = Field(default=None, ge=1, description="values for grid search")
-    values: list[float] | None = Field(default=None, description="explicit grid values")
+    grid_points: int | None = Field(
+        default=None, ge=1, le=MAX_GRID_POINTS, description="values for grid search"
+    )
+    values: list[Finite] | None = Field(default=None, description="explicit grid values")
 
 
 class FloatSpec(_RangeSpec):
     type: Literal["float"]
-    low: float
-    high: float
+    low: Finite
+    high: Finite
     log: bool = False
-    step: float | None = None
+    step: Finite | None = None
 
     @model_validator(mode="after")
     def _check_range(self) -> FloatSpec:
@@ -75,12 +92,19 @@ class CategoricalSpec(_Spec):
             raise ValueError("choices must not be empty")
         if len({repr(c) for c in choices}) != len(choices):
             raise ValueError("choices must be unique")
+        _check_finite(choices, "choices")
         return choices
 
 
 class FixedSpec(_Spec):
     type: Literal["fixed"]
     value: Scalar
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: Scalar) -> Scalar:
+        _check_finite([value], "value")
+        return value
 
 
 # the YAML form of one parameter: whichever of the four specs its `type` names
@@ -114,6 +138,12 @@ class LayerGroupSpec(BaseModel):
             if spec.when is not None:
                 raise ValueError(f"{name}: per-layer parameters cannot have 'when'")
         return per_layer
+
+
+def _check_finite(values: list[Scalar], what: str) -> None:
+    bad = next((v for v in values if isinstance(v, float) and not math.isfinite(v)), None)
+    if bad is not None:
+        raise ValueError(f"{what} must be finite, not {bad}")
 
 
 def _check_values(values: list[float] | None, low: float, high: float) -> None:

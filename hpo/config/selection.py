@@ -117,6 +117,21 @@ class Candidate(Described, Protocol):
 
 C = TypeVar("C", bound=Candidate)
 
+# metrics measured on the held-out test split (`hpo promote` logs them on the trial's run):
+# picking or filtering trials by them would let the test split choose the model
+TEST_PREFIX = "test_"
+
+
+def check_selectable(name: str, field: str) -> None:
+    """Refuse a test-split metric as a selection criterion (`--metric`, `--where`)."""
+    if name.startswith(TEST_PREFIX):
+        raise UserInputError(
+            f"{name!r} is measured on the test split, which must not choose the model; "
+            f"select on a validation metric ({name.removeprefix(TEST_PREFIX)!r})",
+            field=field,
+        )
+
+
 _WHERE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|!=|>|<)\s*(\S.*?)\s*")
 
 
@@ -154,8 +169,10 @@ class Where:
 
 
 def parse_where(expressions: Sequence[str], items: Sequence[Described]) -> list[Where]:
-    """`precision>=0.9` (several expressions, or comma-separated); names must exist in `items`."""
-    known = sorted({k for r in items for k in (*r.metrics, *r.params)})
+    """`precision>=0.9` (several expressions, or comma-separated); names must exist in `items`
+    and may not be test-split metrics."""
+    params = {k for r in items for k in r.params}
+    known = sorted(params | {k for r in items for k in r.metrics if not k.startswith(TEST_PREFIX)})
     clauses: list[Where] = []
     for expression in expressions:
         for part in filter(None, (p.strip() for p in expression.split(","))):
@@ -166,8 +183,12 @@ def parse_where(expressions: Sequence[str], items: Sequence[Described]) -> list[
                     field="--where",
                 )
             name, op, raw = match.groups()
+            if name not in params:  # a parameter may be called test_…; a metric may not
+                check_selectable(name, "--where")
             try:
                 value = float(raw)
+                if math.isnan(value):
+                    raise ValueError(raw)
             except ValueError:
                 raise UserInputError(f"{raw!r} is not a number", field=f"--where {part}") from None
             if name not in known:
@@ -194,11 +215,12 @@ def select_trial(
 
     Ties on `metric` go to the better sweep objective, then to the earlier trial.
     """
+    check_selectable(metric, "--metric")
     complete = [r for r in records if r.state == "COMPLETE"]
     if not complete:
         raise UserInputError("no completed trial in the sweep", field="--study")
     if not any(metric in r.metrics for r in complete):
-        known = sorted({k for r in complete for k in r.metrics})
+        known = sorted({k for r in complete for k in r.metrics if not k.startswith(TEST_PREFIX)})
         raise UserInputError(
             f"no trial has metric {metric!r} (known: {', '.join(known)})", field="--metric"
         )

@@ -11,7 +11,7 @@ hpo/config/param_specs.py; this module assembles it (`SearchSpaceSpec`) and comp
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -212,16 +212,21 @@ def _param_from_spec(name: str, spec: Any, condition: Condition | None) -> Param
     )
 
 
-def _values_of(param: Param) -> Iterable[Scalar] | None:
-    """The finite set of values a parameter can take, or None when it is continuous."""
+def _takes(param: Param, value: Scalar) -> bool | None:
+    """Can `param` take `value`? None when it is a float (a condition cannot name its values).
+
+    Int ranges are checked with arithmetic, never by building the range (`high: 1e10`)."""
     if param.kind == "categorical":
-        return param.choices
+        return value in param.choices
     if param.kind == "fixed":
-        return (param.value,)
-    if param.kind == "int":
-        assert param.low is not None and param.high is not None
-        return range(int(param.low), int(param.high) + 1, int(param.step or 1))
-    return None
+        return bool(value == param.value)
+    if param.kind == "float":
+        return None
+    assert param.low is not None and param.high is not None
+    if not isinstance(value, int | float) or not math.isfinite(value) or value != int(value):
+        return False
+    whole, low = int(value), int(param.low)
+    return low <= whole <= int(param.high) and (whole - low) % int(param.step or 1) == 0
 
 
 def compile_space(spec: SearchSpaceSpec) -> SearchSpace:
@@ -269,14 +274,13 @@ def compile_space(spec: SearchSpaceSpec) -> SearchSpace:
                 continue
             if cond is not None:
                 parent_param = next(p for p in ordered if p.name == cond.parent)
-                allowed = _values_of(parent_param)
-                if allowed is None:
+                taken = [_takes(parent_param, v) for v in cond.values]
+                if None in taken:
                     raise ValueError(
                         f"{name}: 'when' needs a categorical, int or fixed parent, "
                         f"but {cond.parent!r} is a float"
                     )
-                allowed = list(allowed)
-                missing = [v for v in cond.values if v not in allowed]
+                missing = [v for v, ok in zip(cond.values, taken, strict=True) if not ok]
                 if missing:
                     raise ValueError(
                         f"{name}: 'when' value {missing[0]!r} is not a value of {cond.parent!r}"

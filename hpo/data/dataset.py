@@ -14,6 +14,7 @@ import numpy as np
 
 from hpo.config.experiment import DataConfig
 from hpo.data.sources import load_raw
+from hpo.data.splits import split_indices
 from hpo.errors import UserInputError
 
 
@@ -71,8 +72,6 @@ def _scale(config: DataConfig, train: np.ndarray, *others: np.ndarray) -> list[n
 
 def load_dataset(config: DataConfig, seed: int) -> Dataset:
     """Load, split (stratified, seeded) and scale; the same inputs give the same fingerprint."""
-    from sklearn.model_selection import train_test_split
-
     if config.seed is not None:  # pinned split (e.g. `hpo compare` varies only the strategy)
         seed = config.seed
     x, y_raw = load_raw(config, seed)
@@ -81,27 +80,7 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
     classes, y = np.unique(y_raw, return_inverse=True)
     if len(classes) < 2:
         raise UserInputError("the target has fewer than two classes", field="data.target")
-    counts = np.bincount(y)
-    if counts.min() < 3:
-        raise UserInputError(
-            f"class {classes[counts.argmin()]} has fewer than 3 rows; cannot stratify",
-            field="data.target",
-        )
-    indices = np.arange(len(y))
-    if config.max_samples is not None and config.max_samples < len(y):
-        indices, _ = train_test_split(
-            indices, train_size=config.max_samples, stratify=y, random_state=seed
-        )
-    holdout = config.validation_size + config.test_size
-    train_idx, rest_idx = train_test_split(
-        indices, test_size=holdout, stratify=y[indices], random_state=seed
-    )
-    val_idx, test_idx = train_test_split(
-        rest_idx,
-        test_size=config.test_size / holdout,
-        stratify=y[rest_idx],
-        random_state=seed,
-    )
+    train_idx, val_idx, test_idx = split_indices(config, y, classes, seed)
     x_train, x_val, x_test = _scale(config, x[train_idx], x[val_idx], x[test_idx])
     return Dataset(
         x_train=x_train,

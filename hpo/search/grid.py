@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
+from hpo.config.param_specs import MAX_GRID_POINTS
 from hpo.config.space import Param, Scalar, SearchSpace
 from hpo.search.base import (
     Capabilities,
@@ -31,13 +33,25 @@ from hpo.trial.task import SklearnCV, TrialRunner
 
 
 class GridOptions(StrategyOptions):
-    grid_points: int = Field(default=3, ge=1, description="values per range parameter")
+    grid_points: int = Field(
+        default=3, ge=1, le=MAX_GRID_POINTS, description="values per range parameter"
+    )
     cv: Literal["validation"] | int = Field(
         default="validation",
         description="'validation': the sweep's own validation split (PredefinedSplit); "
         "an int k: stratified k-fold on train + validation",
     )
     n_jobs: int = Field(default=1, ge=1, description="GridSearchCV's n_jobs (folds in parallel)")
+
+    @field_validator("cv")
+    @classmethod
+    def _folds(cls, cv: str | int) -> str | int:
+        """One fold (or none) is no cross-validation: every trial would fail in training."""
+        if isinstance(cv, int) and cv < 2:
+            raise PydanticCustomError(
+                "cv_folds", "expected 'validation' or a number of folds >= 2 (got {cv})", {"cv": cv}
+            )
+        return cv
 
 
 def grid_values(param: Param, default_points: int) -> list[Scalar]:
@@ -84,7 +98,22 @@ def enumerate_grid(space: SearchSpace, default_points: int) -> Iterator[dict[str
 
 
 def grid_size(space: SearchSpace, default_points: int) -> int:
-    return sum(1 for _ in enumerate_grid(space, default_points))
+    """How many candidates `enumerate_grid` yields, without enumerating them: a product
+    over independent parameters and, for a parent, a sum over its values of the product of
+    the children that value activates (each value list is built once, ≤ MAX_GRID_POINTS)."""
+    values = {p.name: grid_values(p, default_points) for p in space.params}
+    children: dict[str | None, list[Param]] = {}
+    for param in space.params:
+        children.setdefault(param.condition.parent if param.condition else None, []).append(param)
+
+    def count(param: Param) -> int:
+        below = children.get(param.name, [])
+        return sum(
+            math.prod(count(c) for c in below if c.condition and value in c.condition.values)
+            for value in values[param.name]
+        )
+
+    return math.prod(count(p) for p in children.get(None, []))
 
 
 def _key(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from hpo.config.experiment import Experiment
 from hpo.config.space import SearchSpace
 from hpo.data.dataset import Dataset, load_dataset
@@ -12,6 +14,7 @@ from hpo.errors import UserInputError
 from hpo.models import check_builder, check_model, check_params
 from hpo.search import strategy_for
 from hpo.search.base import Direction
+from hpo.trial.task import SklearnCV, TrialRunner
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,7 @@ class Checked:
     experiment: Experiment
     space: SearchSpace
     dataset: Dataset
+    search_size: int | None = None  # a finite search's candidates (a grid), sized not walked
 
     @property
     def directions(self) -> list[Direction]:
@@ -35,6 +39,7 @@ class Checked:
             + f" ({exp.primary.average})",
             "constraints": ", ".join(map(str, exp.constraints)) or "none",
             "budget": f"{exp.budget.trials} trials x {exp.budget.epochs} epochs",
+            **({} if self.search_size is None else {"search size": _size_text(self)}),
             "parameters": {
                 p.name: p.kind + (" (conditional)" if p.condition else "")
                 for p in self.space.params
@@ -48,7 +53,7 @@ def check(experiment: Experiment, *, source: str) -> Checked:
     problem (with `source` as the file to blame when the error has none of its own)."""
     try:
         space = experiment.space
-        strategy_for(experiment, space)
+        strategy = strategy_for(experiment, space)
         _check_pruning(experiment)
         check_builder(experiment.model.builder)
         check_params(experiment.model.builder, space.names)
@@ -59,11 +64,38 @@ def check(experiment: Experiment, *, source: str) -> Checked:
                 f"average 'binary' needs 2 classes, the data has {dataset.n_classes}",
                 field="objective.average",
             )
+        _check_folds(strategy.trial_runner(), dataset)
     except UserInputError as err:
         if err.source is None:
             raise UserInputError(err.detail, source=source, field=err.field) from None
         raise
-    return Checked(experiment, space, dataset)
+    return Checked(experiment, space, dataset, strategy.size)
+
+
+def _size_text(checked: Checked) -> str:
+    size, trials = checked.search_size, checked.experiment.budget.trials
+    assert size is not None
+    cut = f" (the budget runs the first {trials})" if trials < size else ""
+    return f"{size} candidates{cut}"
+
+
+def _check_folds(runner: TrialRunner, dataset: Dataset) -> None:
+    """k-fold cross-validation (on train + validation) needs k rows of every class: with
+    fewer, scikit-learn warns and scores folds that miss a class."""
+    if not isinstance(runner, SklearnCV) or not isinstance(runner.cv, int):
+        return
+    counts = np.bincount(
+        np.concatenate([dataset.y_train, dataset.y_val]), minlength=dataset.n_classes
+    )
+    if counts.min() < runner.cv:
+        smallest = int(counts.argmin())
+        raise UserInputError(
+            f"{runner.cv}-fold cross-validation needs at least {runner.cv} rows of every class "
+            f"in train + validation, class {dataset.class_names[smallest]} has "
+            f"{int(counts[smallest])}: use fewer cv splits (cv: {max(int(counts.min()), 2)}), "
+            "a larger max_samples or a smaller test_size",
+            field="strategy.options.cv",
+        )
 
 
 def load_enqueued(path: str, space: SearchSpace) -> list[dict[str, Any]]:

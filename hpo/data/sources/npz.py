@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hpo.data.checks import check_array_shape, check_array_values
 from hpo.data.sources.files import existing_file
 from hpo.errors import UserInputError
 
@@ -19,8 +20,22 @@ def load(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
         arrays = np.load(path, allow_pickle=False)
     except Exception as err:
         raise UserInputError(f"cannot read npz: {err}", source=str(path)) from None
-    x_key = (config.features or ["x"])[0]
+    names = config.features or ["x"]
     y_key = config.target or "y"
+    if y_key in names:
+        raise UserInputError(
+            f"the target array {y_key!r} is also listed as the features (the label would leak "
+            "into the inputs)",
+            source=str(path),
+            field="data.features",
+        )
+    if len(names) != 1:
+        raise UserInputError(
+            f"an npz source takes one feature array, got {len(names)}",
+            source=str(path),
+            field="data.features",
+        )
+    x_key = names[0]
     for key, field in ((x_key, "data.features"), (y_key, "data.target")):
         if key not in arrays:
             raise UserInputError(
@@ -34,6 +49,8 @@ def load(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise UserInputError(f"cannot read npz: {err}", source=str(path)) from None
     if not np.issubdtype(x.dtype, np.number):
         raise UserInputError(f"array {x_key!r} is not numeric", source=str(path), field="data")
+    check_array_shape(x, x_key, source=str(path))
+    check_array_values(x, x_key, source=str(path))
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hpo.data.checks import check_table_values
 from hpo.data.sources.files import existing_file, read_table
 from hpo.errors import UserInputError
 
@@ -26,6 +27,19 @@ def load(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
             field="data.target",
         )
     features = config.features or [c for c in frame.columns if c != target]
+    if target in features:  # the label among the inputs: every model would just copy it
+        raise UserInputError(
+            f"the target column {target!r} is also listed as a feature (the label would leak "
+            "into the inputs)",
+            source=str(path),
+            field="data.features",
+        )
+    if not features:
+        raise UserInputError(
+            f"no feature columns: the file has only the target column {target!r}",
+            source=str(path),
+            field="data.features",
+        )
     missing = [c for c in features if c not in frame.columns]
     if missing:
         raise UserInputError(f"no column {missing[0]!r}", source=str(path), field="data.features")
@@ -34,11 +48,10 @@ def load(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise UserInputError(
             f"feature column {non_numeric[0]!r} is not numeric", source=str(path), field="data"
         )
-    x = frame[features].to_numpy(dtype=np.float32)
-    if np.isnan(x).any():
-        raise UserInputError("feature columns contain missing values", source=str(path))
+    values = frame[features].to_numpy(dtype=np.float64)
+    check_table_values(values, [str(c) for c in features], source=str(path))
     if frame[target].isna().any():
         raise UserInputError(
             f"target column {target!r} has missing values", source=str(path), field="data.target"
         )
-    return x, frame[target].to_numpy()
+    return values.astype(np.float32), frame[target].to_numpy()

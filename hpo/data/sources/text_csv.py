@@ -27,6 +27,13 @@ def load(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
             raise UserInputError(
                 f"no column {column!r} (columns: {columns})", source=str(path), field=field
             )
+    if text_column == target:
+        raise UserInputError(
+            f"column {text_column!r} is both the text and the label (the label would leak into "
+            "the inputs)",
+            source=str(path),
+            field="data.text_column",
+        )
     values = frame[text_column]
     present = values.dropna()
     if present.empty or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
