@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
-from pydantic_core import PydanticCustomError
 
 from hpo.config.param_specs import MAX_GRID_POINTS
 from hpo.config.space import Param, Scalar, SearchSpace
@@ -48,9 +47,8 @@ class GridOptions(StrategyOptions):
     def _folds(cls, cv: str | int) -> str | int:
         """One fold (or none) is no cross-validation: every trial would fail in training."""
         if isinstance(cv, int) and cv < 2:
-            raise PydanticCustomError(
-                "cv_folds", "expected 'validation' or a number of folds >= 2 (got {cv})", {"cv": cv}
-            )
+            # experiment.py strips pydantic's "Value error, " prefix: one clean line
+            raise ValueError(f"expected 'validation' or a number of folds >= 2 (got {cv})")
         return cv
 
 
