@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from hpo.config.experiment import Experiment
+from hpo.config.yaml_load import safe_load
 from hpo.data.dataset import Dataset, load_dataset
 from hpo.errors import UserInputError, first_line
 from hpo.tracking import schema
@@ -36,7 +37,7 @@ def trained_on(lineage: RunLineage) -> TrainedOn:
     """The sweep's resolved config and its data split, checked against the fingerprint."""
     where = f"sweep run {lineage.sweep_run_id} config.yaml"
     try:
-        experiment = Experiment.model_validate(yaml.safe_load(lineage.config_yaml))
+        experiment = Experiment.model_validate(safe_load(lineage.config_yaml))
     except (ValidationError, yaml.YAMLError) as err:
         first = first_line(err)
         raise UserInputError(f"cannot read the sweep's config: {first}", source=where) from None

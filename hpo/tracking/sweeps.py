@@ -99,14 +99,13 @@ def open_sweep(experiment: str, study: str | None, tracking_uri: str | None) -> 
 
 def _space(tracking_uri: str, sweep_run_id: str) -> dict[str, Param]:
     """The sweep's search space from its `config.yaml` artifact (empty if unreadable)."""
-    import yaml
-
     from hpo.config.experiment import Experiment
+    from hpo.config.yaml_load import safe_load
     from hpo.tracking.registry import Registry
 
     try:
         text = Registry(tracking_uri).read_text(sweep_run_id, schema.CONFIG_ARTIFACT)
-        experiment = Experiment.model_validate(yaml.safe_load(text))
+        experiment = Experiment.model_validate(safe_load(text))
     except Exception:  # an old or foreign sweep: parameters stay text
         return {}
     return {p.name: p for p in experiment.space.params}
