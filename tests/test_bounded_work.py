@@ -214,3 +214,23 @@ def test_non_finite_search_space_values_are_refused(cli, write_config, workdir, 
         field,
         "finite",
     )
+
+
+def test_compare_refuses_a_grid_it_would_run_in_full_for_days(cli, write_config, workdir):
+    """`hpo compare` runs a grid in full: a 57**6-candidate grid is refused before anything is
+    written (no MLflow store, no ledger), not started."""
+    config = tiny_experiment()
+    config["search_space"] = {"params": {"batch_size": 64, "learning_rate": 0.01}}
+    config["search_space"]["layers"] = {
+        "n_layers": {
+            "count": {"low": 1, "high": 6},
+            "per_layer": {"units": {"type": "int", "low": 8, "high": 64, "grid_points": 100}},
+        }
+    }
+    path = write_config(config)
+    started = time.perf_counter()
+    done = cli("compare", str(path), "--strategies", "random,grid", "--trials", "2", timeout=60)
+    assert time.perf_counter() - started < 30
+    _assert_clean_failure(
+        done, workdir, f"grid has {57 + 57**4 + 57**6} candidates", "(at most 10000)"
+    )

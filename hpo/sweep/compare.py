@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from hpo.config.experiment import Experiment
+from hpo.config.names import fit_name
 from hpo.errors import UserInputError
 from hpo.search import REGISTRY, strategy_class
 from hpo.sweep.preflight import Checked, check
@@ -33,6 +34,10 @@ from hpo.sweep.setup import SweepOptions, run_sweep
 from hpo.tracking import schema
 from hpo.tracking.runs import Tracker
 from hpo.tracking.sweeps import SweepView
+
+# compare runs a grid in full (a grid cut short is not a fair competitor): beyond this many
+# candidates that is days of training, refused before anything is written
+MAX_COMPARE_GRID = 10_000
 
 
 @dataclass
@@ -173,6 +178,15 @@ def compare(
     pinned = experiment.with_overrides(**{"data.seed": experiment.data.seed or experiment.seed})
     # check every strategy before anything runs or is written
     checked = {name: check(_for(pinned, name, trials, 0), source=source) for name in strategies}
+    # a grid runs in full here (its size is its budget): size it before anything is written
+    sizes = {name: _search_size(checked[name]) for name in strategies}
+    for name, size in sizes.items():
+        if size is not None and size > MAX_COMPARE_GRID:
+            raise UserInputError(
+                f"the {name} grid has {size} candidates and compare runs a grid in full "
+                f"(at most {MAX_COMPARE_GRID}): use fewer grid_points or values",
+                field="strategies",
+            )
     metric, maximize = experiment.primary.metric, experiment.primary.direction == "maximize"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     tracker = Tracker(tracking_uri)
@@ -188,7 +202,7 @@ def compare(
     try:
         for name in strategies:
             budget = trials
-            size = _search_size(checked[name])
+            size = sizes[name]
             if size is not None:  # a finite search (a grid) runs in full: a fair competitor
                 budget = size
                 if notify:
@@ -196,7 +210,7 @@ def compare(
             runs = StrategyRuns(name, budget)
             for repeat in range(repeats):
                 exp = _for(pinned, name, budget, repeat)
-                study = f"{experiment.name}-compare-{stamp}-{name}-r{repeat}"
+                study = fit_name(experiment.name, f"-compare-{stamp}-{name}-r{repeat}")
                 summary = run_sweep(
                     check(exp, source=source),
                     SweepOptions(study=study, tracking_uri=tracking_uri, storage=storage),
