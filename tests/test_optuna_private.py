@@ -89,17 +89,31 @@ def test_running_without_heartbeat_reads_optunas_heartbeat_table(tmp_path: Path)
     assert private.running_without_heartbeat(study, rdb, 3600.0) == []
 
 
-def test_unsynced_journal_file_writes_optunas_format(tmp_path: Path) -> None:
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+def test_ledger_journal_file_writes_optunas_format(tmp_path: Path) -> None:
+    from optuna.storages.journal import JournalFileBackend
 
     path = str(tmp_path / "j.journal")
-    backend = private.UnsyncedJournalFile(path, lock_obj=JournalFileOpenLock(path))
+    backend = private.LedgerJournalFile(path, tmp_path / "j.lock", on_repair=print)
     study = optuna.create_study(storage=optuna.storages.JournalStorage(backend), study_name="s")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     again = optuna.storages.JournalStorage(JournalFileBackend(path))  # Optuna's own reader
     assert len(optuna.load_study(study_name="s", storage=again).trials) == 3, (
-        "journal._file.get_lock_file or JournalFileBackend._lock/_file_path changed"
+        "JournalFileBackend._file_path or the journal's record format changed"
     )
+
+
+def test_needs_sync_reads_optunas_operation_codes() -> None:
+    from optuna.storages.journal._storage import JournalOperation as Op
+
+    def log(op: Op, **fields: Any) -> dict[str, Any]:
+        return {"op_code": op, **fields}
+
+    assert not private.needs_sync([log(Op.CREATE_TRIAL), log(Op.SET_TRIAL_PARAM)])
+    assert not private.needs_sync([log(Op.SET_TRIAL_STATE_VALUES, state=TrialState.RUNNING)])
+    assert private.needs_sync([log(Op.SET_TRIAL_STATE_VALUES, state=TrialState.PRUNED)]), (
+        "journal._storage.JournalOperation or the 'state' field changed"
+    )
+    assert private.needs_sync([log(Op.SET_STUDY_USER_ATTR)])
 
 
 def test_running_trial_reports_to_the_trial_another_process_asked_for() -> None:

@@ -47,6 +47,11 @@ def _pruners() -> tuple[str, ...]:
 @epochs_option
 @click.option("--seed", type=int, help="Seed for the split and the strategy.")
 @click.option("--study", callback=safe_study_name, help="Study name; an existing study is resumed.")
+@click.option(
+    "--allow-strategy-change",
+    is_flag=True,
+    help="Resume a study with another strategy (or options) than it was run with.",
+)
 @tracking_uri_option
 @storage_option
 @db_patience_option
@@ -68,6 +73,7 @@ def run(
     epochs: int | None,
     seed: int | None,
     study: str | None,
+    allow_strategy_change: bool,
     tracking_uri: str | None,
     storage: str | None,
     db_patience: float,
@@ -106,6 +112,7 @@ def run(
         workers=workers,
         enqueue=queued,
         db_patience_s=db_patience,
+        allow_strategy_change=allow_strategy_change,
     )
     summary = run_with_progress(checked, options, quiet=quiet)
     if experiment.tracking.report and not no_report:

@@ -45,6 +45,11 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
     help="Study to join (created when absent).",
 )
 @click.option(
+    "--allow-strategy-change",
+    is_flag=True,
+    help="Join a study run with another strategy (or options), continuing with this one.",
+)
+@click.option(
     "--storage", required=True, help="Shared ledger: postgresql://user[:password]@host/db."
 )
 @options.tracking_uri_option
@@ -69,6 +74,7 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
 def worker(
     config: str,
     study: str,
+    allow_strategy_change: bool,
     storage: str,
     tracking_uri: str | None,
     trials: int | None,
@@ -105,6 +111,7 @@ def worker(
         joined=True,
         threads=threads,
         db_patience_s=db_patience,
+        allow_strategy_change=allow_strategy_change,
     )
     summary = run_with_progress(checked, options, quiet=quiet)
     if as_json:

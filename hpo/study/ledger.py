@@ -51,6 +51,10 @@ SWEEP_RUN_ATTR = "hpo.sweep_run_id"
 SEARCH_SHA256_ATTR = "hpo.search_sha256"
 DATA_SHA256_ATTR = "hpo.data_sha256"
 EXPERIMENT_ATTR = "hpo.experiment"
+# what its trials were trained with (epochs, batch size, ...) and its strategy: a resume that
+# changes the first is refused, the second needs --allow-strategy-change (hpo/sweep/resume.py)
+TRAINING_ATTR = "hpo.training"
+STRATEGY_ATTR = "hpo.strategy"
 
 # Optuna's stale check skips trials without a heartbeat row: the remains of an ask cut off by a
 # lost connection (every orchestrator beats right after asking). They never ran.
@@ -142,7 +146,7 @@ class Ledger:
         backoff: Backoff | None = None,
         notify: Callable[[str], None] | None = None,
     ) -> Ledger:
-        storage = make_storage(storage_url, heartbeat)
+        storage = make_storage(storage_url, heartbeat, notify)
         study = _open_study(storage, study_name, directions, pruner)
         if not isinstance(storage, optuna.storages.RDBStorage):
             return cls(study)
@@ -320,14 +324,21 @@ def _open_study(
     directions: Sequence[str],
     pruner: optuna.pruners.BasePruner | None,
 ) -> optuna.Study:
-    """Create the study, or load it to resume: then with the same objective directions."""
-    study = optuna.create_study(
-        storage=storage,
-        pruner=pruner,
-        study_name=study_name,
-        directions=[d.lower() for d in directions],  # type: ignore[misc]
-        load_if_exists=True,
-    )
+    """Load the study to resume it (with the same objective directions), or create it.
+
+    Loading first: `create_study(load_if_exists=True)` appends a create record to a journal
+    on every resume, and a refused resume must leave the ledger as it was.
+    """
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
+    except KeyError:  # no such study yet (or another process creates it meanwhile)
+        study = optuna.create_study(
+            storage=storage,
+            pruner=pruner,
+            study_name=study_name,
+            directions=[d.lower() for d in directions],  # type: ignore[misc]
+            load_if_exists=True,
+        )
     if [d.name.lower() for d in study.directions] != [d.lower() for d in directions]:
         raise UserInputError(
             f"study {study_name!r} exists with other objective directions", field="--study"

@@ -1,5 +1,8 @@
 """The Optuna storage behind a ledger: a journal file by default, an RDB for database URLs.
 
+The journal is Optuna's file format written by `LedgerJournalFile` (fsynced when a trial
+finishes, a torn last record cut off, see journal_repair.py).
+
 Opening an RDB storage is retried with the one backoff policy (hpo.retry): workers started
 together race to create Optuna's schema in a fresh database (one loses with a unique
 violation), and a database that is restarting refuses connections for a few seconds.
@@ -8,6 +11,7 @@ violation), and a database that is restarting refuses connections for a few seco
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,8 @@ import optuna
 
 from hpo.errors import UserInputError, first_line
 from hpo.retry import Backoff, retry
-from hpo.study._optuna_private import UnsyncedJournalFile
+from hpo.study._optuna_private import LedgerJournalFile
+from hpo.study.file_locks import locks_dir
 from hpo.study.heartbeat import Heartbeat, StaleTrials
 from hpo.urls import is_database, is_sqlite, mask_secrets, mask_url, with_driver
 
@@ -29,23 +34,42 @@ def supports_heartbeat(url: str | None) -> bool:
     return is_database(url) and not is_sqlite(url)
 
 
+def journal_path(url: str | None) -> Path:
+    """The journal file a non-database storage URL names (the default in the working folder)."""
+    return Path((url or DEFAULT_LEDGER).removeprefix("journal://"))
+
+
+def ledger_file(url: str | None) -> Path | None:
+    """The file of a one-machine ledger (the journal, SQLite); None for a shared database."""
+    if not is_database(url):
+        return journal_path(url)
+    if not is_sqlite(url):
+        return None
+    database = str(url).split("://", 1)[1].removeprefix("/").split("?", 1)[0]
+    return Path(database) if database and database != ":memory:" else None
+
+
 def make_storage(
-    url: str | None, heartbeat: Heartbeat | None = None
+    url: str | None,
+    heartbeat: Heartbeat | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> optuna.storages.BaseStorage:
     """Optuna storage from a URL: a journal file by default, RDB for database URLs.
 
     With `heartbeat` and a shared database (not SQLite), Optuna's heartbeat marks trials of
-    dead orchestrators stale and re-queues them.
+    dead orchestrators stale and re-queues them. `notify` hears of a journal's torn last
+    record being cut off (a Python warning without it).
     """
-    url = url or DEFAULT_LEDGER
     if is_database(url):
-        return _rdb_storage(url, heartbeat)
-    path = Path(url.removeprefix("journal://"))
+        return _rdb_storage(str(url), heartbeat)
+    path = journal_path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from optuna.storages.journal import JournalFileOpenLock
-
-    backend = UnsyncedJournalFile(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    backend = LedgerJournalFile(str(path), locks_dir(path) / "append.lock", notify or _warn)
     return optuna.storages.JournalStorage(backend)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
 def _rdb_storage(url: str, heartbeat: Heartbeat | None) -> optuna.storages.RDBStorage:

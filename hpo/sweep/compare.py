@@ -15,6 +15,7 @@ tests with Holm's correction.
 from __future__ import annotations
 
 import math
+import secrets
 import statistics
 import tempfile
 from collections.abc import Callable, Sequence
@@ -188,7 +189,8 @@ def compare(
                 field="strategies",
             )
     metric, maximize = experiment.primary.metric, experiment.primary.direction == "maximize"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    # random suffix: two compares started in the same second never share a study
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     tracker = Tracker(tracking_uri)
     experiment_id = tracker.experiment_id(experiment.experiment_name)
     assert experiment_id is not None

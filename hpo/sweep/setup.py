@@ -1,14 +1,15 @@
 """Build a sweep from a checked experiment: the one place the real collaborators are made.
 
-`open_sweep` opens the ledger (and checks the study was run with this search space and
-data), the strategy, the pool of training processes and the MLflow sweep run, and hands
-them to the loop (hpo.sweep.loop), which itself knows none of them by name. `run_sweep` is
-what `hpo run`, `hpo worker` and `hpo compare` call.
+`open_sweep` opens the ledger (and checks the study may be resumed with this config,
+hpo/sweep/resume.py), the strategy, the pool of training processes and the MLflow sweep run,
+and hands them to the loop (hpo.sweep.loop), which itself knows none of them by name.
+`run_sweep` is what `hpo run`, `hpo worker` and `hpo compare` call.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,18 +18,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from hpo.errors import UserInputError
+from hpo.config.names import fit_name
 from hpo.search import strategy_for
 from hpo.search.base import Strategy
+from hpo.study.file_locks import hold_study
 from hpo.study.heartbeat import Heartbeat
-from hpo.study.ledger import DATA_SHA256_ATTR, EXPERIMENT_ATTR, SEARCH_SHA256_ATTR, Ledger
+from hpo.study.ledger import Ledger
 from hpo.study.retry import Backoff
+from hpo.study.storage import ledger_file
 from hpo.sweep.listeners import SweepListener
 from hpo.sweep.loop import Sweep
 from hpo.sweep.mlflow_listener import MlflowListener
 from hpo.sweep.pool import TrialExecutor
 from hpo.sweep.preflight import Checked
 from hpo.sweep.progress import ProgressHook, ProgressListener
+from hpo.sweep.resume import check_resume, study_record
 from hpo.sweep.summary import SweepSummary
 from hpo.tracking.runs import Tracker
 from hpo.trial.pruning import make_pruner
@@ -38,7 +42,10 @@ Notify = Callable[[str], None]
 
 
 def default_study_name(experiment_name: str) -> str:
-    return f"{experiment_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """`<experiment>-<date>-<time>-<6 hex>`: readable, and two runs started in the same
+    second never share a study (the suffix is random, 1 in 16 million)."""
+    suffix = f"-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return fit_name(experiment_name, suffix)  # within the name limit --study checks
 
 
 @dataclass
@@ -55,6 +62,8 @@ class SweepOptions:
     threads: int | None = None  # TensorFlow threads per training process (default: share)
     # database ledgers: how long to ride out an unreachable database before giving up
     db_patience_s: float = 120.0
+    # resume a study with another strategy (or strategy options) than it was run with
+    allow_strategy_change: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,8 +83,13 @@ def run_sweep(
     on_progress: ProgressHook | None = None,
     notify: Notify | None = None,
 ) -> SweepSummary:
+    """Run (or resume) a sweep as its study's one writer (a file ledger: else exit 2 at once,
+    before a training process starts or anything is written)."""
     listeners = [ProgressListener(on_progress)] if on_progress is not None else []
-    with open_sweep(checked, options, listeners=listeners, notify=notify) as sweep:
+    with (
+        hold_study(ledger_file(options.storage), options.study),
+        open_sweep(checked, options, listeners=listeners, notify=notify) as sweep,
+    ):
         return sweep.run()
 
 
@@ -129,7 +143,8 @@ def open_sweep(
 
 
 def open_ledger(checked: Checked, options: SweepOptions, notify: Notify | None = None) -> Ledger:
-    """The study's ledger; a study run with another search space or other data is refused."""
+    """The study's ledger; a resume this config may not make is refused (hpo/sweep/resume.py)
+    before anything is written to the ledger."""
     exp = checked.experiment
     ledger = Ledger.open(
         options.storage,
@@ -140,23 +155,18 @@ def open_ledger(checked: Checked, options: SweepOptions, notify: Notify | None =
         backoff=Backoff(patience_s=options.db_patience_s),
         notify=notify,
     )
-    fingerprint = {
-        SEARCH_SHA256_ATTR: exp.search_sha256(),
-        DATA_SHA256_ATTR: checked.dataset.fingerprint,
-    }
+    wanted = study_record(exp, checked.space, checked.dataset.fingerprint)
     # under the claim: workers started together must not see each other's half-written attrs
     with ledger.claim():
-        attrs = ledger.attrs()
-        if SEARCH_SHA256_ATTR not in attrs:
-            ledger.set_attrs({**fingerprint, EXPERIMENT_ATTR: exp.experiment_name})
-            return ledger
-    for key, value in fingerprint.items():
-        if attrs.get(key) != value:
-            what = "data" if "data" in key else "search space, data, model or objective"
-            raise UserInputError(
-                f"study {ledger.name!r} was run with a different {what}; use a new --study name",
-                field="--study",
-            )
+        updates = check_resume(
+            ledger.name,
+            ledger.attrs(),
+            wanted,
+            allow_strategy_change=options.allow_strategy_change,
+            notify=notify,
+        )
+        if updates:
+            ledger.set_attrs(updates)
     return ledger
 
 
