@@ -39,9 +39,7 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
 @click.command()
 @options.config_argument
 @click.option("--study", required=True, help="Study to join (created when absent).")
-@click.option(
-    "--storage", required=True, help="Shared ledger: postgresql://user[:password]@host/db."
-)
+@options.shared_storage_option
 @options.tracking_uri_option
 @click.option("--trials", type=click.IntRange(min=1), help="Study budget (finished trials).")
 @options.epochs_option
