@@ -35,7 +35,16 @@ DATABASE_ERRORS = frozenset(
         "psycopg2.OperationalError",
     }
 )
-SOCKET_ERRORS = frozenset({"builtins.ConnectionError", "builtins.TimeoutError", "socket.gaierror"})
+# not ConnectionError itself: a BrokenPipeError is `hpo trials | head`, not the network
+SOCKET_ERRORS = frozenset(
+    {
+        "builtins.ConnectionRefusedError",
+        "builtins.ConnectionResetError",
+        "builtins.ConnectionAbortedError",
+        "builtins.TimeoutError",
+        "socket.gaierror",
+    }
+)
 # MLflow's REST client: "API request to http://host/api/2.0/... failed with exception ..."
 _API_REQUEST = re.compile(r"API request to ([^\n]+?)/(?:ajax-)?api/\S* failed with exception")
 _REASONS = (  # what the network said, in the words of the fix

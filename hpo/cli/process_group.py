@@ -17,11 +17,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
+from typing import IO, TextIO
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1
@@ -29,28 +31,63 @@ _PR_SET_PDEATHSIG = 1
 
 @contextmanager
 def process_group(
-    command: Sequence[str], env: Mapping[str, str], *, grace_s: float = 5.0
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Start `command` as the leader of a new process group; stop the group on the way out."""
+    command: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    filter_output: Callable[[str], str] | None = None,
+    grace_s: float = 5.0,
+) -> Iterator[subprocess.Popen[str]]:
+    """Start `command` as the leader of a new process group; stop the group on the way out.
+
+    With `filter_output`, every line the child prints passes through it on its way to our
+    stdout/stderr (`mask_secrets`: a library error may quote the URL it was given).
+    """
     previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
+    piped = subprocess.PIPE if filter_output is not None else None
     # no signal between the fork and the `try`: a child nobody would stop
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         child = subprocess.Popen(
-            list(command), env=dict(env), start_new_session=True, preexec_fn=_child_setup()
+            list(command),
+            env=dict(env),
+            start_new_session=True,
+            preexec_fn=_child_setup(),
+            stdout=piped,
+            stderr=piped,
+            text=True,
+            errors="replace",
         )
+        pumps = [
+            _pump(source, sink, filter_output)
+            for source, sink in ((child.stdout, sys.stdout), (child.stderr, sys.stderr))
+            if source is not None and filter_output is not None
+        ]
         try:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # pending ones land here
             yield child
         finally:
             stop_group(child, grace_s)
+            for pump in pumps:  # the child's last lines ("shutting down")
+                pump.join(timeout=1)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def stop_group(child: subprocess.Popen[bytes], grace_s: float) -> None:
+def _pump(source: IO[str], sink: TextIO, filter_output: Callable[[str], str]) -> threading.Thread:
+    def copy() -> None:
+        with suppress(OSError, ValueError):  # either end closed: nothing left to copy
+            for line in source:
+                sink.write(filter_output(line))
+                sink.flush()
+
+    thread = threading.Thread(target=copy, name="child-output", daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_group(child: subprocess.Popen[str], grace_s: float) -> None:
     """SIGTERM to every process of the child's group, SIGKILL to any left after `grace_s`."""
     group = child.pid  # the leader of a new session: its pid is the group id
     _signal_group(group, signal.SIGTERM)

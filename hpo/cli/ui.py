@@ -1,11 +1,12 @@
 """`hpo ui`: MLflow's own UI on the same tracking backend, bound to loopback.
 
 The store URI, password and all, reaches `mlflow server` through its environment, never its
-command line (which `ps` shows every user of the machine); what hpo prints is masked. The
-server runs in a process group of its own that is stopped as a whole (hpo/cli/
-process_group.py), and starts only what browsing needs: one web worker, no job runner, no
-telemetry. It prints the direct link to the newest sweep's runs: MLflow 3 otherwise opens an
-experiment on its GenAI overview (an empty traces page) unless told otherwise.
+command line (which `ps` shows every user of the machine); what hpo prints, and what the
+server prints through it, has the password masked. The server runs in a process group of
+its own that is stopped as a whole (hpo/cli/process_group.py), and starts only what browsing
+needs: one web worker, no job runner, no telemetry. It prints the direct link to the newest
+sweep's runs: MLflow 3 otherwise opens an experiment on its GenAI overview (an empty traces
+page).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def ui(port: int, tracking_uri: str | None) -> None:
     from hpo.cli.process_group import process_group
     from hpo.tracking.rest import wait_until_up
     from hpo.tracking.store import DEFAULT_TRACKING_URI, resolve_tracking_uri
-    from hpo.urls import mask_url
+    from hpo.urls import mask_secrets, mask_url
 
     uri = resolve_tracking_uri(tracking_uri, None)
     if uri.startswith(("http://", "https://")):
@@ -54,7 +55,7 @@ def ui(port: int, tracking_uri: str | None) -> None:
         raise UserInputError(f"port {port} on {HOST} is in use", field="--port")
     base = f"http://{HOST}:{port}"
     click.echo(f"hpo: MLflow UI for {mask_url(uri)} at {base} (Ctrl-C to stop)", err=True)
-    with process_group(_command(port), _environment(uri)) as server:
+    with process_group(_command(port), _environment(uri), filter_output=mask_secrets) as server:
         if wait_until_up(base, alive=lambda: server.poll() is None):
             _point_at_newest_sweep(base, default_store=uri == DEFAULT_TRACKING_URI)
         code = server.wait()
