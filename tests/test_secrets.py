@@ -10,6 +10,7 @@ masked line, Ctrl-C is one line and exit 130, and reads leave a deleted experime
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -25,9 +26,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import click
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from hpo.cli.errors import friendly_errors, mask_log_records
 from hpo.urls import mask_secrets, mask_url
 from tests.conftest import ROOT, run_cli, tiny_experiment
 from tests.ui_helpers import cmdline, descendants, free_port, start_ui, stop_quietly, wait_for_link
@@ -86,6 +90,41 @@ def test_mask_url_masks_the_whole_query_password() -> None:
 
 
 # --------------------------------------------------------------------------- errors
+
+
+def test_library_log_lines_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    """MLflow, urllib3 and SQLAlchemy log the URL they failed on, through their own handlers."""
+    mask_log_records()
+    logger = logging.getLogger("tests.secrets")
+    handler = logging.StreamHandler(sys.stderr)
+    logger.addHandler(handler)
+    try:
+        logger.warning("retrying %s", f"http://alice:{SECRET}@host/api")
+        try:
+            raise ConnectionError(f"postgresql://bob:{ENCODED}@db/x refused")
+        except ConnectionError:
+            logger.exception("lost")
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "retrying http://alice:***@host/api" in err
+    assert "postgresql://bob:***@db/x refused" in err and "Traceback" in err
+    assert not leaked(err)
+
+
+def test_an_unexpected_error_keeps_its_traceback_masked() -> None:
+    """A bug is not hidden behind one line, but its traceback shows no password either."""
+
+    @click.command()
+    @friendly_errors()
+    def broken() -> None:
+        raise RuntimeError(f"cannot use postgresql://bob:{SECRET}@db/x")
+
+    result = CliRunner().invoke(broken, [])
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+    assert "RuntimeError: cannot use postgresql://bob:***@db/x" in result.stderr
+    assert not leaked(result.output + result.stderr)
 
 
 def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
