@@ -31,22 +31,34 @@ def with_driver(url: str) -> str:
     return url
 
 
+# `scheme://user:` then the password, up to the LAST `@` that is followed by a host and
+# the end of the host (a port, a path, a query, a quote, a blank or the end): a password may
+# hold `@`, quotes and blanks (raw or percent-encoded). Never across a line or into another URL.
+_USERINFO = re.compile(
+    r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s'\"]*):"
+    r"(?:(?!://)[^\n])*"
+    r"@(?=(?:[\w.%-]+|\[[0-9a-fA-F:.]+\])(?:[:/?#\s'\",;)\]}>]|$))"
+)
+# `?password=...` in a URL, `password=...` in a libpq DSN ("host=h password=x dbname=d")
+_KEY = r"(?i)(?P<key>(?<![\w-])(?:ssl)?(?:password|passwd|pwd)=)"
+_KEYWORD_IN_TEXT = re.compile(_KEY + r"(?:'[^']*'|\"[^\"]*\"|[^&\s]*)")
+_KEYWORD_IN_URL = re.compile(_KEY + r"[^&]*")  # a whole URL: the value ends at `&` only
+
+
 def mask_secrets(text: str) -> str:
-    """Mask every password in URLs inside a longer text (config.yaml, error messages)."""
-    text = re.sub(r"(?i)([?&](?:password|passwd|pwd)=)[^&\s'\"]*", r"\1***", text)
-    return re.sub(r"([a-zA-Z][\w+.-]*://[^:/@\s'\"]+):[^@\s'\"]*@", r"\1:***@", text)
+    """Mask every password in a text: URLs inside error messages, config.yaml, log lines.
+
+    `postgresql://bob:p@ss "w d@db/x` becomes `postgresql://bob:***@db/x`. Where a text is
+    ambiguous, more is masked rather than less: a secret never survives a misreading.
+    """
+    return _mask(text, _KEYWORD_IN_TEXT)
 
 
 def mask_url(url: str) -> str:
     """Hide passwords in a URL (`postgresql://user:***@host/db`, `?password=***`)."""
-    url = re.sub(r"(?i)([?&](?:password|passwd|pwd)=)[^&]*", r"\1***", url)
-    if "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    if "@" not in rest:
-        return url
-    credentials, host = rest.rsplit("@", 1)  # a password may itself contain "@"
-    if ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    return _mask(url, _KEYWORD_IN_URL)
+
+
+def _mask(text: str, keyword: re.Pattern[str]) -> str:
+    text = keyword.sub(lambda m: f"{m['key']}***", text)
+    return _USERINFO.sub(lambda m: f"{m['head']}:***@", text)

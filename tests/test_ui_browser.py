@@ -9,15 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT
+from hpo.tracking.schema import EXPERIMENT_KIND, EXPERIMENT_KIND_TRAINING
+from tests.ui_helpers import free_port, start_ui, stop_quietly, wait_for_link
 
 pytestmark = pytest.mark.slow
 
@@ -46,26 +42,6 @@ def _browser() -> tuple[str, str]:
     pytest.skip(f"{why} (apt-get install -y chromium chromium-driver)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"hpo ui exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"hpo ui did not answer at {url} within {timeout} s")
-
-
 def test_mlflow_ui_shows_the_sweep_and_its_trials(cli, write_config, workdir, tmp_path):
     chromium, driver_path = _browser()
     from selenium import webdriver
@@ -79,33 +55,27 @@ def test_mlflow_ui_shows_the_sweep_and_its_trials(cli, write_config, workdir, tm
 
     from mlflow import MlflowClient
 
-    experiment_id = (
-        MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-        .get_experiment_by_name("tiny")
-        .experiment_id
-    )
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hpo.cli", "ui", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    experiment = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_experiment_by_name("tiny")
+    # hpo marks its experiments as model training (MLflow's own kind tag)
+    assert experiment.tags[EXPERIMENT_KIND] == EXPERIMENT_KIND_TRAINING
+    port = free_port()
+    ui = start_ui(workdir, port)
     browser = None
     try:
-        _wait_http(f"http://127.0.0.1:{port}/", server)
+        # `hpo ui` prints the link to the newest sweep's runs, in MLflow's model-training view
+        study, link = wait_for_link(ui)
+        assert study == "ui-study"
+        assert link == (
+            f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs"
+            "?workflowType=machine_learning"
+        )
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
         browser = webdriver.Chrome(service=Service(driver_path), options=options)
-        # MLflow 3 opens an experiment on its GenAI overview; the runs table is the /runs tab
-        browser.get(f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs")
+        browser.get(link)
 
         def page_text(_: object) -> str:
             return str(browser.execute_script("return document.body.innerText") or "")
@@ -123,14 +93,20 @@ def test_mlflow_ui_shows_the_sweep_and_its_trials(cli, write_config, workdir, tm
         WebDriverWait(browser, 30, poll_frequency=0.5).until(
             lambda b: "trial-0" in page_text(b) and "trial-1" in page_text(b)
         )
-        shot = tmp_path / "mlflow-ui-experiment.png"
-        assert browser.save_screenshot(str(shot))
-        assert shot.stat().st_size > 10_000
         text = page_text(browser)
+        # the model-training view: runs and the model registry, not the GenAI overview
+        # (traces, token usage) or its sidebar (sessions, judges)
+        assert "/runs" in browser.current_url and "workflowType=machine_learning" in (
+            browser.current_url
+        )
+        assert "Model registry" in text and "Runs" in text, text[:2000]
+        assert "Token Usage" not in text and "Judges" not in text, text[:2000]
         assert "ui-study" in text and "trial-0" in text and "trial-1" in text
         assert summary["sweep_run_id"]
+        shot = tmp_path / "mlflow-ui-runs.png"  # for a person to look at; never committed
+        assert browser.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
     finally:
         if browser is not None:
             browser.quit()
-        os.killpg(server.pid, 15)  # the ui command and the mlflow server it started
-        server.wait(timeout=30)
+        stop_quietly(ui)

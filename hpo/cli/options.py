@@ -56,11 +56,24 @@ study_option = click.option(
 )
 tracking_uri_option = click.option(
     "--tracking-uri",
-    help="MLflow tracking and model registry URI (default: sqlite:///mlflow.db, artifacts in "
-    "mlruns/; an MLflow server: http://host:5000).",
+    help="MLflow tracking and model registry URI (default: $MLFLOW_TRACKING_URI, else "
+    "sqlite:///mlflow.db, artifacts in mlruns/; an MLflow server: http://host:5000, its "
+    "login in $MLFLOW_TRACKING_USERNAME and $MLFLOW_TRACKING_PASSWORD, not in the URI).",
 )
+STORAGE_ENVVAR = "HPO_STORAGE"  # keeps a ledger password off the command line (`ps` shows it)
 storage_option = click.option(
-    "--storage", help="Ledger URL (default: the journal file hpo-ledger.journal)."
+    "--storage",
+    envvar=STORAGE_ENVVAR,
+    help=f"Ledger URL (default: ${STORAGE_ENVVAR}, else the journal file hpo-ledger.journal). "
+    "A database password belongs in ~/.pgpass, $PGPASSWORD or $HPO_STORAGE, not here.",
+)
+shared_storage_option = click.option(
+    "--storage",
+    envvar=STORAGE_ENVVAR,
+    required=True,
+    help=f"Shared ledger: postgresql://user@host/db (default: ${STORAGE_ENVVAR}). "
+    "The password from ~/.pgpass or $PGPASSWORD, or the whole URL in $HPO_STORAGE: a "
+    "command line is visible to every user of the machine.",
 )
 db_patience_option = click.option(
     "--db-patience",

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from hpo.urls import mask_secrets
+
 
 def echo_json(payload: Any) -> None:
     """One line of JSON on stdout (values JSON cannot hold, such as datetimes, as text)."""
@@ -23,8 +25,9 @@ def echo_result(result: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 
 
 def warn(message: str) -> None:
-    click.echo(f"hpo: warning: {message}", err=True)
+    """A warning line on stderr; a URL in it is shown with its password masked."""
+    click.echo(f"hpo: warning: {mask_secrets(message)}", err=True)
 
 
 def note(message: str) -> None:
-    click.echo(f"hpo: note: {message}", err=True)
+    click.echo(f"hpo: note: {mask_secrets(message)}", err=True)

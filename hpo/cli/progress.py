@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-import click
+from hpo.cli.output import warn
 
 if TYPE_CHECKING:
     from hpo.sweep.preflight import Checked
@@ -28,5 +28,5 @@ def run_with_progress(checked: Checked, options: SweepOptions, *, quiet: bool) -
             checked,
             options,
             on_progress,
-            notify=lambda m: click.echo(f"hpo: warning: {m}", err=True),
+            notify=warn,
         )

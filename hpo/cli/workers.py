@@ -49,9 +49,7 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
     is_flag=True,
     help="Join a study run with another strategy (or options), continuing with this one.",
 )
-@click.option(
-    "--storage", required=True, help="Shared ledger: postgresql://user[:password]@host/db."
-)
+@options.shared_storage_option
 @options.tracking_uri_option
 @click.option("--trials", type=click.IntRange(min=1), help="Study budget (finished trials).")
 @options.epochs_option

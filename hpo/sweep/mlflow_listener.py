@@ -120,7 +120,8 @@ class MlflowListener(SweepListener):
             result.state,
             metrics=metrics,
             history=result.history,
-            error=result.error if result.state == "FAIL" else None,
+            # a training process's error may quote the ledger URL it failed on
+            error=mask_secrets(result.error) if result.state == "FAIL" and result.error else None,
             extra_tags=_result_tags(result),
             killed=killed,
         )

@@ -88,10 +88,22 @@ class Tracker(RunReads, RunUpdates):
     # ------------------------------------------------------------------ experiments / sweeps
 
     def experiment_id(self, name: str, *, create: bool = True) -> str | None:
+        """The experiment's id; with `create` (a sweep) it is created, or restored if the user
+        deleted it. Reads (`create=False`) treat a deleted experiment as absent and leave it
+        deleted."""
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
             if experiment.lifecycle_stage == "deleted":
+                if not create:
+                    return None
                 self.client.restore_experiment(experiment.experiment_id)
+            # mark hpo's experiments as model training; a kind the user chose is kept
+            if create and schema.EXPERIMENT_KIND not in experiment.tags:
+                self.client.set_experiment_tag(
+                    experiment.experiment_id,
+                    schema.EXPERIMENT_KIND,
+                    schema.EXPERIMENT_KIND_TRAINING,
+                )
             return str(experiment.experiment_id)
         if not create:
             return None
@@ -99,8 +111,9 @@ class Tracker(RunReads, RunUpdates):
         if self.uri.startswith("sqlite:"):
             # keep artifacts in ./mlruns beside the database, as the README promises
             location = (Path.cwd() / ARTIFACT_ROOT / _slug(name)).as_uri()
+        kind = {schema.EXPERIMENT_KIND: schema.EXPERIMENT_KIND_TRAINING}
         try:
-            return str(self.client.create_experiment(name, artifact_location=location))
+            return str(self.client.create_experiment(name, artifact_location=location, tags=kind))
         except Exception:  # several workers started together: another one created it first
             experiment = self.client.get_experiment_by_name(name)
             if experiment is None:

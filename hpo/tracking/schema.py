@@ -58,3 +58,8 @@ TEST_METRIC_PREFIX = "hpo.test_"  # + metric name: hpo.test_f1, ...
 # ---------------------------------------------------------------- MLflow's own tags hpo sets
 PARENT_RUN_ID = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
+# the experiment's kind, as MLflow's own kind selector writes it: "custom_model_development"
+# is its "Machine learning" kind (not GenAI). MLflow 3.17's UI picks its view from a global
+# GenAI / Model training switch instead, so `hpo ui` links with ?workflowType=machine_learning
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_TRAINING = "custom_model_development"

@@ -15,6 +15,7 @@ from hpo.tracking import schema
 from hpo.tracking.reads import SweepInfo, TrialRecord
 from hpo.tracking.runs import Tracker
 from hpo.tracking.store import existing_tracking_uri
+from hpo.urls import mask_url
 
 
 @dataclass
@@ -87,7 +88,7 @@ def open_sweep(experiment: str, study: str | None, tracking_uri: str | None) -> 
     tracker = Tracker(uri)
     experiment_id = tracker.experiment_id(experiment, create=False)
     if experiment_id is None:
-        raise UserInputError(f"no experiment named {experiment!r} at {tracker.uri}")
+        raise UserInputError(f"no experiment named {experiment!r} at {mask_url(tracker.uri)}")
     info = (
         tracker.find_sweep(experiment_id, study) if study else tracker.latest_sweep(experiment_id)
     )
