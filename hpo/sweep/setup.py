@@ -9,7 +9,6 @@ what `hpo run`, `hpo worker` and `hpo compare` call.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from hpo.errors import UserInputError
+from hpo.errors import Interrupted, UserInputError
 from hpo.search import strategy_for
 from hpo.search.base import Strategy
 from hpo.study.heartbeat import Heartbeat
@@ -26,6 +25,7 @@ from hpo.study.retry import Backoff
 from hpo.sweep.listeners import SweepListener
 from hpo.sweep.loop import Sweep
 from hpo.sweep.mlflow_listener import MlflowListener
+from hpo.sweep.pending import PendingFolder
 from hpo.sweep.pool import TrialExecutor
 from hpo.sweep.preflight import Checked
 from hpo.sweep.progress import ProgressHook, ProgressListener
@@ -88,10 +88,13 @@ def open_sweep(
     notify: Notify | None = None,
 ) -> Iterator[OpenedSweep]:
     """The sweep with its ledger, strategy, training processes and MLflow listener (first,
-    then `listeners`); the processes and their model folder end with the block."""
+    then `listeners`); the processes end with the block. Models are saved in the study's
+    pending folder (hpo.sweep.pending), where one MLflow did not take stays for later."""
     exp = checked.experiment
     started = time.perf_counter()  # the timeout and the wall time count the set-up too
-    with tempfile.TemporaryDirectory(prefix="hpo-models-") as model_root:
+    pending = PendingFolder.for_study(options.storage, options.study)
+    tracking: MlflowListener | None = None
+    with pending.models() as model_root:
         pool = TrialExecutor(
             exp,
             checked.dataset,
@@ -108,8 +111,11 @@ def open_sweep(
             for params in options.enqueue:  # before the strategy replays the ledger
                 ledger.enqueue(params)
             _warn_about_budget(strategy, exp.budget.trials, notify)
+            tracker = Tracker(
+                options.tracking_uri, Backoff(patience_s=options.db_patience_s), notify
+            )
             tracking = MlflowListener.open(
-                Tracker(options.tracking_uri), ledger, checked, options.storage
+                tracker, ledger, checked, options.storage, pending=pending, notify=notify
             )
             loop = Sweep(
                 exp,
@@ -124,8 +130,18 @@ def open_sweep(
                 started=started,
             )
             yield OpenedSweep(loop, tracking.sweep_run_id)
+        except KeyboardInterrupt:  # before the loop took over Ctrl-C: nothing ran
+            if tracking is not None:
+                tracking.close("KILLED")
+            raise Interrupted(f"sweep interrupted; resume with --study {options.study}") from None
+        except BaseException:
+            if tracking is not None:
+                tracking.close("FAILED")  # unless the loop ended the sweep run itself
+            raise
         finally:
             pool.kill()
+            if tracking is not None:
+                tracking.tidy()
 
 
 def open_ledger(checked: Checked, options: SweepOptions, notify: Notify | None = None) -> Ledger:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,7 +16,9 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from hpo.errors import UserInputError
+from hpo.retry import Backoff
 from hpo.tracking import schema
+from hpo.tracking.retry import READ_BACKOFF, retrying_client
 from hpo.tracking.store import quote
 from hpo.urls import with_driver
 
@@ -198,11 +201,19 @@ def _sweep_info(run: Run) -> SweepInfo:
     )
 
 
-def mlflow_client(uri: str) -> MlflowClient:
+def mlflow_client(
+    uri: str, backoff: Backoff = READ_BACKOFF, notify: Callable[[str], None] | None = None
+) -> MlflowClient:
     """The one way hpo opens MLflow: `postgresql://` gets the psycopg2 driver named (the only
-    driver hpo installs), and the registry lives in the same store as the runs."""
-    uri = with_driver(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    driver hpo installs), the registry lives in the same store as the runs, and every call
+    rides out a short outage or a locked database (hpo.tracking.retry; a sweep's writes
+    pass a longer `backoff`)."""
+    driver_uri = with_driver(uri)
+
+    def connect() -> MlflowClient:
+        return MlflowClient(tracking_uri=driver_uri, registry_uri=driver_uri)
+
+    return retrying_client(connect, uri, backoff, notify)
 
 
 def trial_times(tracking_uri: str, experiment_id: str, sweep_run_id: str) -> dict[str, tuple]:
