@@ -60,7 +60,7 @@ class MlflowListener(SweepListener):
     @classmethod
     def open(
         cls,
-        tracker: Tracker,
+        connect: Callable[[], Tracker],
         ledger: Ledger,
         checked: Checked,
         storage: str | None,
@@ -68,8 +68,8 @@ class MlflowListener(SweepListener):
         pending: PendingFolder | None = None,
         notify: Callable[[str], None] | None = None,
     ) -> MlflowListener:
-        """Create or rejoin the study's sweep run, log the trials kept from an earlier run,
-        and end the runs of trials left behind.
+        """Connect to MLflow (`connect()`), create or rejoin the study's sweep run, log the
+        trials kept from an earlier run, and end the runs of trials left behind.
 
         Ctrl-C and SIGTERM wait until this is done (a half-created MLflow database or a
         sweep run without its config helps nobody), then end the sweep run KILLED."""
@@ -77,6 +77,7 @@ class MlflowListener(SweepListener):
         pending = pending or PendingFolder.for_study(storage, ledger.name)
         listener = None
         with StopSignals() as stop:
+            tracker = connect()  # a new SQLite store creates its tables now
             experiment_id = tracker.experiment_id(exp.experiment_name)
             assert experiment_id is not None
             if stop.received is None:

@@ -111,11 +111,14 @@ def open_sweep(
             for params in options.enqueue:  # before the strategy replays the ledger
                 ledger.enqueue(params)
             _warn_about_budget(strategy, exp.budget.trials, notify)
-            tracker = Tracker(
-                options.tracking_uri, Backoff(patience_s=options.db_patience_s), notify
-            )
+            patience = Backoff(patience_s=options.db_patience_s)  # MLflow's, as the ledger's
             tracking = MlflowListener.open(
-                tracker, ledger, checked, options.storage, pending=pending, notify=notify
+                lambda: Tracker(options.tracking_uri, patience, notify),
+                ledger,
+                checked,
+                options.storage,
+                pending=pending,
+                notify=notify,
             )
             loop = Sweep(
                 exp,
