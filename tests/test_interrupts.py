@@ -100,3 +100,22 @@ def test_ctrl_c_at_any_moment_is_exit_130_one_line_and_nothing_left_running(
             "WHERE tags.key = 'hpo.kind' AND tags.value = 'sweep'",
         )
         assert sweep == [("KILLED",)]
+
+
+def test_a_signal_while_the_finished_sweep_is_written_waits_for_it() -> None:
+    """Ctrl-C during the sweep run's final writes: they complete (FINISHED, not cut in the
+    middle), then the command ends as interrupted."""
+    from hpo.errors import Interrupted
+    from tests.test_sweep_loop import Log, experiment, make_sweep, new_ledger
+
+    events: list[tuple] = []
+
+    class CtrlCAtTheEnd(Log):
+        def on_sweep_end(self, end):  # type: ignore[no-untyped-def]
+            signal.raise_signal(signal.SIGINT)
+            super().on_sweep_end(end)
+
+    sweep = make_sweep(experiment(), new_ledger(), listeners=[CtrlCAtTheEnd("a", events)])
+    with pytest.raises(Interrupted, match="had finished"):
+        sweep.run()
+    assert [e for e in events if e[1] == "sweep_end"] == [("a", "sweep_end", "FINISHED")]

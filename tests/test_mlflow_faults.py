@@ -174,3 +174,29 @@ def test_a_resume_ends_a_run_left_running_as_the_ledger_says(write_config, workd
     assert after.info.status == "FINISHED"
     assert after.data.tags["hpo.state"] == "COMPLETE" == _ledger_states("s")[0]
     assert after.data.metrics["f1"] == pytest.approx(f1)
+
+
+def test_a_listener_failing_on_one_trial_still_hears_the_others_and_the_ledger_has_all() -> None:
+    """Two trials settle together and the tracking listener fails on the first of them: it
+    must still hear the second (it keeps what it cannot write), and the sweep ends FAILED
+    with the listener's error, every trial in the ledger."""
+    from tests.test_sweep_loop import Log, experiment, make_sweep, new_ledger
+
+    events: list[tuple] = []
+
+    class FailsOnTheFirstEnd(Log):
+        def on_trial_end(self, trial, result, standing, *, killed):  # type: ignore[no-untyped-def]
+            super().on_trial_end(trial, result, standing, killed=killed)
+            if sum(e[1] == "trial_end" for e in events) == 1:
+                raise OSError("no space left on device")
+
+    ledger = new_ledger()
+    listener = FailsOnTheFirstEnd("m", events)
+    sweep = make_sweep(experiment(**{"budget.trials": 4}), ledger, listeners=[listener], workers=2)
+    with pytest.raises(OSError, match="no space"):
+        sweep.run()
+    ended = [e[2] for e in events if e[1] == "trial_end"]
+    assert sorted(ended[:2]) == [0, 1]  # the second was heard although the first failed
+    assert events[-1] == ("m", "sweep_end", "FAILED")
+    assert sorted(ended) == [t.number for t in ledger.trials()]  # in flight ones too
+    assert [t.state for t in ledger.trials()][:2] == ["COMPLETE", "COMPLETE"]

@@ -71,8 +71,10 @@ class TrialRuns:
         trials = {t.number: t for t in ledger.trials()}
         for record in pending.records():
             known = trials.get(record.trial)
-            record.run_id = record.run_id or (known.run_id if known else None)
-            self.log(record)
+            if known is not None and _same_run(record.run_id, known.run_id):
+                record.run_id = record.run_id or known.run_id
+                self.log(record)
+            # else: left by an earlier study of the same name (its ledger was deleted)
             pending.done(record.trial)
         if ledger.heartbeats:
             # runs of trials failed as stale by a worker that died before it could end them
@@ -90,6 +92,10 @@ class TrialRuns:
                 model = pending.model_dir(number) if number is not None else None
                 self.log(_as_ledger_says(known, number, run_id, model))
         pending.tidy()
+
+
+def _same_run(kept: str | None, ledger: str | None) -> bool:
+    return kept is None or ledger is None or kept == ledger
 
 
 def _as_ledger_says(

@@ -53,6 +53,13 @@ _TRANSIENT_CLASSES = frozenset(
     }
 )
 _SERVER_ERROR = re.compile(r"failed with error code (5\d\d|429)\b")
+_REASONS = (  # what MLflow's long messages come down to
+    (("database is locked",), "database is locked"),
+    (("connection refused",), "connection refused"),
+    (("name or service not known", "failed to resolve", "name resolution"), "unknown host"),
+    (("connection reset", "remote end closed", "connection aborted"), "connection dropped"),
+    (("timed out", "read timeout"), "timed out"),
+)
 
 
 class TrackingUnavailable(HpoError):
@@ -86,9 +93,14 @@ def is_transient(err: BaseException) -> bool:
 
 
 def reason(err: BaseException) -> str:
-    """What went wrong, in one masked line (the deepest cause names it best)."""
-    if "database is locked" in str(err):
-        return "database is locked"
+    """What went wrong, in a few words when it is a known outage, else one masked line."""
+    text = str(err).lower()
+    for needles, short in _REASONS:
+        if any(needle in text for needle in needles):
+            return short
+    server = _SERVER_ERROR.search(str(err))
+    if server:
+        return f"HTTP {server.group(1)}"
     return mask_secrets(first_line(err, limit=200, with_type=True))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -111,6 +112,7 @@ def run_task(task: TrialTask) -> TrialResult:
 
         path = os.path.join(_state["model_root"], f"trial-{task.number}")
         try:
+            shutil.rmtree(path, ignore_errors=True)  # a folder left by a study of that name
             save_keras_model(model, dataset.x_val, path)
             result.model_dir = path
         except Exception as err:  # a saving failure must not lose the trial's metrics
