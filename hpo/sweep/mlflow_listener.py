@@ -203,16 +203,9 @@ class MlflowListener(SweepListener):
         self._kept = True
 
     def _go_offline(self, err: Exception) -> BaseException:
-        """Stop writing to MLflow (the next run of the study catches up). Returns the error
-        to raise: MLflow's and the disk's as one line, anything else (a bug) as it is."""
+        """Stop writing to MLflow (the next run of the study catches up); the error to raise."""
         self._offline = True
-        if isinstance(err, HpoError):
-            return err
-        if isinstance(err, OSError) or type(err).__module__.startswith("mlflow"):
-            return TrackingUnavailable(
-                f"cannot write to MLflow at {self.tracker.uri}: {reason(err)}"
-            )
-        return err
+        return _one_line(err, self.tracker.uri)
 
     def _give_up(self, end: SweepEnd) -> None:
         """The ledger database is lost: tell MLflow what it can be told, quickly. If its
@@ -258,6 +251,15 @@ def _join_sweep(
         if known != run_id:
             ledger.set_attrs({SWEEP_RUN_ATTR: run_id})
     return run_id, existing is not None
+
+
+def _one_line(err: Exception, uri: str) -> BaseException:
+    """MLflow's errors and the disk's as one line (exit 1); anything else (a bug) as it is."""
+    if isinstance(err, HpoError):
+        return err
+    if isinstance(err, OSError) or type(err).__module__.startswith("mlflow"):
+        return TrackingUnavailable(f"cannot write to MLflow at {mask_url(uri)}: {reason(err)}")
+    return err
 
 
 def _metrics(result: TrialResult) -> dict[str, float]:

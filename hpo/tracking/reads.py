@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -183,6 +183,43 @@ class RunReads:
         except MlflowException:
             return None
         return None if value is None else float(value)
+
+    def find_trial_run(self, experiment_id: str, sweep_run_id: str, trial: int) -> str | None:
+        """The run of trial `trial` of the sweep, if one exists (the latest)."""
+        return trial_run_id(self.client, experiment_id, sweep_run_id, trial)
+
+    def running_trial_runs(self, experiment_id: str, sweep_run_id: str) -> dict[str, int | None]:
+        """{run id: trial number} of the sweep's trial runs still RUNNING."""
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=(
+                f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}' "
+                "and attributes.status = 'RUNNING'"
+            ),
+            max_results=1000,
+        )
+        return {run.info.run_id: _trial_number(run.data.tags) for run in runs}
+
+
+def trial_run_id(
+    client: MlflowClient, experiment_id: str, sweep_run_id: str, trial: int
+) -> str | None:
+    """The run of trial `trial` of a sweep, if one exists (the latest)."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}' "
+            f"and tags.`{schema.TRIAL}` = '{trial}'"
+        ),
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return str(runs[0].info.run_id) if runs else None
+
+
+def _trial_number(tags: Mapping[str, str]) -> int | None:
+    number = tags.get(schema.TRIAL, "")
+    return int(number) if number.isdigit() else None
 
 
 def _sweep_info(run: Run) -> SweepInfo:

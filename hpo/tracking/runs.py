@@ -18,7 +18,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 from hpo.retry import Backoff
 from hpo.tracking import schema
-from hpo.tracking.reads import EPOCH_METRICS, RunReads, SweepInfo, mlflow_client
+from hpo.tracking.reads import EPOCH_METRICS, RunReads, SweepInfo, mlflow_client, trial_run_id
 from hpo.tracking.retry import READ_BACKOFF, RetryingClient, retrying_of
 from hpo.tracking.store import ARTIFACT_ROOT, now_ms
 
@@ -235,22 +235,6 @@ class Tracker(RunReads, RunUpdates):
         self.client.set_tag(run_id, schema.MODEL, schema.MODEL_LOGGED)
         shutil.rmtree(path, ignore_errors=True)
 
-    def find_trial_run(self, experiment_id: str, sweep_run_id: str, trial: int) -> str | None:
-        """The run of trial `trial` of the sweep, if one exists (the latest)."""
-        return _find_trial_run(self.client, experiment_id, sweep_run_id, trial)
-
-    def running_trial_runs(self, experiment_id: str, sweep_run_id: str) -> dict[str, int | None]:
-        """{run id: trial number} of the sweep's trial runs still RUNNING."""
-        runs = self.client.search_runs(
-            [experiment_id],
-            filter_string=(
-                f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}' "
-                "and attributes.status = 'RUNNING'"
-            ),
-            max_results=1000,
-        )
-        return {run.info.run_id: _trial_number(run.data.tags) for run in runs}
-
     def end_trial_runs(
         self, experiment_id: str, sweep_run_id: str, numbers: set[int], reason: str
     ) -> int:
@@ -307,33 +291,13 @@ def _create_once(
         tries += 1
         if tries > 1:
             sweep, trial = tags[schema.PARENT_RUN_ID], int(tags[schema.TRIAL])
-            found = _find_trial_run(retrying.raw, experiment_id, sweep, trial)
+            found = trial_run_id(retrying.raw, experiment_id, sweep, trial)
             if found is not None:
                 return found
         run = retrying.raw.create_run(experiment_id, run_name=name, tags=dict(tags))
         return str(run.info.run_id)
 
     return retrying.call("create_run", create)
-
-
-def _find_trial_run(
-    client: MlflowClient, experiment_id: str, sweep_run_id: str, trial: int
-) -> str | None:
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=(
-            f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}' "
-            f"and tags.`{schema.TRIAL}` = '{trial}'"
-        ),
-        max_results=1,
-        order_by=["attributes.start_time DESC"],
-    )
-    return str(runs[0].info.run_id) if runs else None
-
-
-def _trial_number(tags: Mapping[str, str]) -> int | None:
-    number = tags.get(schema.TRIAL, "")
-    return int(number) if number.isdigit() else None
 
 
 def _param_value(value: Any) -> str:
