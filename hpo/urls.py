@@ -7,7 +7,10 @@ definition without importing each other; it imports nothing heavy.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
+import traceback
+from typing import Any
 
 
 def is_database(url: str | None) -> bool:
@@ -62,3 +65,25 @@ def mask_url(url: str) -> str:
 def _mask(text: str, keyword: re.Pattern[str]) -> str:
     text = keyword.sub(lambda m: f"{m['key']}***", text)
     return _USERINFO.sub(lambda m: f"{m['head']}:***@", text)
+
+
+def mask_log_records() -> None:
+    """Every log line of this process (MLflow, urllib3, SQLAlchemy, Optuna) with passwords
+    masked: libraries quote the URL they failed on, and their handlers print it."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "masks_secrets", False):
+        return
+
+    def masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            record.msg, record.args = mask_secrets(record.getMessage()), None
+            if record.exc_info and record.exc_info[0] is not None:
+                lines = traceback.format_exception(*record.exc_info)
+                record.exc_text = mask_secrets("".join(lines)).rstrip("\n")
+        except Exception:  # a record that cannot be formatted is the logging module's to report
+            pass
+        return record
+
+    masked_record.masks_secrets = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masked_record)

@@ -31,8 +31,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from hpo.cli.errors import friendly_errors, mask_log_records
-from hpo.urls import mask_secrets, mask_url
+from hpo.cli.errors import friendly_errors
+from hpo.urls import mask_log_records, mask_secrets, mask_url
 from tests.conftest import ROOT, run_cli, tiny_experiment
 from tests.ui_helpers import cmdline, descendants, free_port, start_ui, stop_quietly, wait_for_link
 

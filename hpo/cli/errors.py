@@ -11,7 +11,6 @@ another name).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import traceback
@@ -24,7 +23,7 @@ import click
 from hpo.cli.library_errors import describe
 from hpo.cli.output import echo_json
 from hpo.errors import HpoError
-from hpo.urls import mask_secrets
+from hpo.urls import mask_log_records, mask_secrets
 
 INTERRUPTED_EXIT_CODE = 130
 
@@ -39,28 +38,6 @@ def _quiet_libraries() -> None:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-
-def mask_log_records() -> None:
-    """Every log line of this process (MLflow, urllib3, SQLAlchemy, Optuna) with passwords
-    masked: libraries quote the URL they failed on, and their handlers print it."""
-    make_record = logging.getLogRecordFactory()
-    if getattr(make_record, "masks_secrets", False):
-        return
-
-    def masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make_record(*args, **kwargs)
-        try:
-            record.msg, record.args = mask_secrets(record.getMessage()), None
-            if record.exc_info and record.exc_info[0] is not None:
-                lines = traceback.format_exception(*record.exc_info)
-                record.exc_text = mask_secrets("".join(lines)).rstrip("\n")
-        except Exception:  # a record that cannot be formatted is the logging module's to report
-            pass
-        return record
-
-    masked_record.masks_secrets = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(masked_record)
 
 
 def fail(message: str, exit_code: int) -> NoReturn:

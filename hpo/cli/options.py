@@ -80,7 +80,8 @@ db_patience_option = click.option(
     type=click.FloatRange(min=0),
     default=120.0,
     show_default=True,
-    help="Seconds to keep retrying (with backoff) while a database ledger is unreachable.",
+    help="Seconds to keep retrying (with backoff) while the ledger database or MLflow is "
+    "unreachable (or its SQLite file locked).",
 )
 epochs_option = click.option("--epochs", type=click.IntRange(min=1), help="Epochs per trial.")
 quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -15,15 +15,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from hpo.errors import Interrupted, SweepAborted
-from hpo.search.base import Outcome, SearchExhausted, Strategy, TrialRequest
+from hpo.search.base import SearchExhausted, Strategy, TrialRequest
 from hpo.study.retry import DatabaseUnavailable
 from hpo.sweep.listeners import ListenerList, SweepEnd, SweepListener
+from hpo.sweep.outcomes import InFlight, Outcomes, Settled, result_of
 from hpo.sweep.signals import StopSignals, signals_ignored
 from hpo.sweep.summary import Standing, SweepSummary
 from hpo.trial.task import TrialResult, TrialTask
@@ -31,7 +30,6 @@ from hpo.trial.task import TrialResult, TrialTask
 if TYPE_CHECKING:
     from hpo.config.experiment import Experiment
     from hpo.config.space import SearchSpace
-    from hpo.study.heartbeat import BeatingThread
     from hpo.study.ledger import Ledger
 
 STALE_REASON = "its process ended before the trial finished"
@@ -47,19 +45,6 @@ class TrialPool(Protocol):
 
     def kill(self) -> None:
         """Stop every training process at once."""
-
-
-@dataclass
-class _InFlight:
-    request: TrialRequest
-    beat: BeatingThread  # the ledger's heartbeat, beaten while the trial trains elsewhere
-    announced: bool = False  # the listeners heard on_trial_start
-
-    def stop_beating(self) -> None:
-        self.beat.join()
-
-
-Settled = list[tuple[_InFlight, TrialResult]]
 
 
 class _Intake:
@@ -89,9 +74,9 @@ class _Intake:
     def has_room(self, in_flight: int) -> bool:
         return in_flight < self.workers and not (self.started and self.past_deadline())
 
-    def ask(self, standing: Standing, in_flight: int) -> list[_InFlight]:
+    def ask(self, standing: Standing, in_flight: int) -> list[InFlight]:
         """New trials for the free workers; run under the ledger's claim."""
-        asked: list[_InFlight] = []
+        asked: list[InFlight] = []
         taken = standing.counted + standing.running
         while self.has_room(in_flight + len(asked)) and taken + len(asked) < standing.budget:
             request = self._next_request(standing)
@@ -99,7 +84,7 @@ class _Intake:
                 break
             beat = self.ledger.heartbeat_thread(request.number)
             beat.start()  # first beat now, while the claim still holds
-            asked.append(_InFlight(request, beat))
+            asked.append(InFlight(request, beat))
             self.started += 1
         return asked
 
@@ -186,7 +171,8 @@ class Sweep:
         self._started = started
         self._intake = _Intake(ledger, strategy, space, workers, clock)
         self._dead = _DeadTrials(ledger, self.listeners, stale_check_s, notify)
-        self._in_flight: dict[Future[TrialResult], _InFlight] = {}
+        self._outcomes = Outcomes(ledger, strategy, self.listeners, experiment)
+        self._in_flight: dict[Future[TrialResult], InFlight] = {}
         self._standing = Standing((), experiment)
         self._broken = False  # a training process died: restart the pool once it drains
 
@@ -199,6 +185,9 @@ class Sweep:
                 self._dead.fail_left_running()  # before the strategy replays the ledger
                 self.strategy.attach(self.ledger)
                 self._loop(stop)
+                # the sweep run's final writes are bookkeeping too: a signal waits for them
+                summary = self._finish("FINISHED", started)
+                late = stop.received is not None
         except DatabaseUnavailable as err:
             with signals_ignored():
                 self._give_up(str(err))
@@ -216,7 +205,9 @@ class Sweep:
                 self._abandon_in_flight(f"sweep stopped: {err}")
                 self._finish("FAILED", started)
             raise
-        return self._finish("FINISHED", started)
+        if late:  # Ctrl-C while the finished sweep was written: it is complete, and says so
+            raise Interrupted(f"interrupted after the sweep {self.ledger.name} had finished")
+        return summary
 
     # ---------------------------------------------------------------- the loop
 
@@ -227,7 +218,7 @@ class Sweep:
         self.listeners.on_sweep_start(standing)
         while True:
             stop.check()
-            self._announce(self._in_flight.values())
+            self._outcomes.announce(self._in_flight.values())
             if self._in_flight:
                 with stop.interruptible():
                     done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED, timeout=1)
@@ -259,13 +250,13 @@ class Sweep:
             if room and failure is None:
                 asked = self._intake.ask(standing, len(self._in_flight))
         if failure is not None:
-            self._end_all(settled, standing)
+            self._outcomes.end_all(settled, standing)
             raise SweepAborted(failure)
         self._submit(asked, standing)  # the next trials train before we log the last ones
-        self._end_all(settled, standing)
+        self._outcomes.end_all(settled, standing)
         return standing
 
-    def _submit(self, asked: Iterable[_InFlight], standing: Standing) -> None:
+    def _submit(self, asked: Iterable[InFlight], standing: Standing) -> None:
         exp = self.experiment
         for flight in asked:
             number = flight.request.number
@@ -282,51 +273,23 @@ class Sweep:
 
     # ---------------------------------------------------------------- one trial
 
-    def _announce(self, flights: Iterable[_InFlight]) -> None:
-        for flight in flights:
-            if not flight.announced:
-                self.listeners.on_trial_start(flight.request)
-                flight.announced = True
-
-    def _settle(self, future: Future[TrialResult]) -> tuple[_InFlight, TrialResult]:
+    def _settle(self, future: Future[TrialResult]) -> tuple[InFlight, TrialResult]:
         """Take a finished trial's result into the ledger and the strategy."""
         flight = self._in_flight.pop(future)
-        result, died = _result_of(future)
+        result, died = result_of(future)
         self._broken = self._broken or died
         try:
-            self._tell(flight, result)
+            self._outcomes.tell(flight, result)
         finally:
             flight.stop_beating()
         return flight, result
-
-    def _tell(self, flight: _InFlight, result: TrialResult, *, interrupted: bool = False) -> None:
-        values = _objective_values(result, self.experiment)
-        self.ledger.finish(
-            flight.request.number,
-            result.state,  # type: ignore[arg-type]
-            values if result.state == "COMPLETE" else None,
-            metrics=result.scores(),
-            error=result.error,
-            interrupted=interrupted,
-        )
-        self.strategy.tell(flight.request, Outcome(result.state, values))  # type: ignore[arg-type]
-
-    def _end_all(self, settled: Settled, standing: Standing, *, killed: bool = False) -> None:
-        for flight, result in settled:
-            self._announce([flight])
-            self.listeners.on_trial_end(flight.request, result, standing, killed=killed)
 
     # ---------------------------------------------------------------- the end
 
     def _abandon_in_flight(self, reason: str) -> None:
         """Kill the training and mark every trial in flight FAIL (kept out of the budget)."""
         self.pool.kill()
-        for flight in list(self._in_flight.values()):
-            self._announce([flight])  # its run id goes into the ledger before it is finished
-            result = TrialResult(state="FAIL", error=reason)
-            self._tell(flight, result, interrupted=True)
-            flight.stop_beating()
-            self._end_all([(flight, result)], self._standing, killed=True)
+        self._outcomes.abandon(list(self._in_flight.values()), reason, self._standing)
         self._in_flight.clear()
 
     def _give_up(self, reason: str) -> None:
@@ -347,26 +310,12 @@ class Sweep:
             final, self.ledger.name, self._clock() - started, new_trials=self._intake.started
         )
         others_running = self.ledger.heartbeats and final.running > 0
-        self.listeners.on_sweep_end(SweepEnd(status, summary, others_running=others_running))
-        self.pool.kill()  # nothing left to run; a graceful TensorFlow exit costs ~3 s
+        try:
+            self.listeners.on_sweep_end(SweepEnd(status, summary, others_running=others_running))
+        except Exception:
+            if status == "FINISHED":
+                raise
+            # stopping for another reason already: that reason is the one reported
+        finally:
+            self.pool.kill()  # nothing left to run; a graceful TensorFlow exit costs ~3 s
         return summary
-
-
-def _result_of(future: Future[TrialResult]) -> tuple[TrialResult, bool]:
-    """The trial's result, or a FAIL saying why there is none; and whether its process died."""
-    try:
-        return future.result(), False
-    except BrokenProcessPool:  # the training process died (OOM kill, segfault, kill -9)
-        return TrialResult(state="FAIL", error="the training process died"), True
-    except Exception as err:  # pickling or a bug in the worker: fail this trial only
-        return TrialResult(state="FAIL", error=f"{type(err).__name__}: {err}"), False
-
-
-def _objective_values(result: TrialResult, experiment: Experiment) -> tuple[float, ...] | None:
-    """The objective values to store; a COMPLETE trial without them becomes a FAIL."""
-    found = [result.value(o.metric) for o in experiment.objectives]
-    values = tuple(v for v in found if v is not None) if None not in found else None
-    if result.state == "COMPLETE" and values is None:
-        result.state = "FAIL"
-        result.error = result.error or "an objective metric is not a number"
-    return values

@@ -4,27 +4,34 @@ A listener on the sweep loop (hpo.sweep.listeners). `MlflowListener.open` create
 run, or joins the study's existing one on resume: its id is kept in the ledger's attributes,
 written under the ledger's claim, so workers started together on PostgreSQL share one. A
 trial's run is created while it trains and ended once the ledger holds its outcome.
+
+MLflow may fail where the ledger did not (every call already retried for the patience,
+hpo.tracking.retry): the trial is then kept in the study's pending folder
+(hpo.sweep.pending), the listener stops writing and the sweep stops with one line. The next
+run of the study logs what was kept before anything else, and ends the runs left RUNNING as
+the ledger says they ended, so the two stores agree again: a COMPLETE trial is never FAILED.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 
+from hpo.errors import HpoError, Interrupted
 from hpo.search.base import TrialRequest
 from hpo.study.ledger import SWEEP_RUN_ATTR, Ledger
 from hpo.sweep.listeners import SweepEnd, SweepListener
-from hpo.sweep.loop import STALE_REASON
+from hpo.sweep.pending import PendingFolder, PendingTrial
 from hpo.sweep.preflight import Checked
+from hpo.sweep.signals import StopSignals
 from hpo.sweep.summary import Standing
+from hpo.sweep.trial_runs import TrialRuns
 from hpo.tracking import schema
+from hpo.tracking.retry import TrackingUnavailable, reason
 from hpo.tracking.runs import Tracker
 from hpo.trial.task import TrialResult
 from hpo.urls import mask_secrets, mask_url
-
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and orchestrator ran it
 
 
 class MlflowListener(SweepListener):
@@ -35,115 +42,170 @@ class MlflowListener(SweepListener):
         checked: Checked,
         experiment_id: str,
         sweep_run_id: str,
+        pending: PendingFolder,
+        notify: Callable[[str], None] | None = None,
     ):
         self.tracker, self.ledger, self.checked = tracker, ledger, checked
         self.experiment_id, self.sweep_run_id = experiment_id, sweep_run_id
+        self.pending, self.notify = pending, notify
+        tags = {schema.STRATEGY: checked.experiment.strategy.name, schema.STUDY: ledger.name}
+        names = checked.dataset.class_names
+        self.trial_runs = TrialRuns(tracker, experiment_id, sweep_run_id, tags, names)
         self._runs: dict[int, str] = {}  # trial number -> its run, while it is open
+        self._started: set[int] = set()  # trials this orchestrator ran (their models)
+        self._offline = False  # MLflow failed: keep trials in the pending folder, write nothing
+        self._kept = False  # a trial was kept (the user was told where)
+        self._ended = False  # the loop had its say on the sweep run (or it was ended here)
 
     @classmethod
     def open(
-        cls, tracker: Tracker, ledger: Ledger, checked: Checked, storage: str | None
+        cls,
+        connect: Callable[[], Tracker],
+        ledger: Ledger,
+        checked: Checked,
+        storage: str | None,
+        *,
+        pending: PendingFolder | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> MlflowListener:
-        """Create or rejoin the study's sweep run, and end the runs of trials left behind."""
+        """Connect to MLflow (`connect()`), create or rejoin the study's sweep run, log the
+        trials kept from an earlier run, and end the runs of trials left behind.
+
+        Ctrl-C and SIGTERM wait until this is done (a half-created MLflow database or a
+        sweep run without its config helps nobody), then end the sweep run KILLED."""
         exp = checked.experiment
-        experiment_id = tracker.experiment_id(exp.experiment_name)
-        assert experiment_id is not None
-        tags = {
-            schema.STRATEGY: exp.strategy.name,
-            schema.CONFIG_SHA256: exp.sha256(),
-            schema.DATA_SHA256: checked.dataset.fingerprint,
-            schema.OBJECTIVE: exp.primary.metric,
-            schema.DIRECTION: exp.primary.direction,
-            schema.OBJECTIVES: ",".join(f"{o.metric}:{o.direction}" for o in exp.objectives),
-            schema.CONSTRAINTS: ", ".join(map(str, exp.constraints)),
-            schema.PRUNER: exp.strategy.pruner,
-            schema.AVERAGE: exp.primary.average,
-            schema.MODEL_BUILDER: exp.model.builder,
-            schema.STORAGE: mask_url(storage or "journal (default)"),
-        }
-        config_yaml = mask_secrets(exp.to_yaml())  # a password in a URL never reaches MLflow
-        with ledger.claim():  # the first worker creates the sweep run, the others join it
-            known = ledger.attrs().get(SWEEP_RUN_ATTR)
-            existing = tracker.sweep_by_id(known) if known else None
-            if existing is None or existing.experiment_id != experiment_id:
-                existing = tracker.find_sweep(experiment_id, ledger.name)
-            run_id = tracker.start_sweep(experiment_id, ledger.name, tags, config_yaml, existing)
-            if known != run_id:
-                ledger.set_attrs({SWEEP_RUN_ATTR: run_id})
-        if ledger.heartbeats:
-            # runs of trials failed as stale by a worker that died before it could end them
-            # (a stale FAIL has no error attr; every other FAIL has one)
-            stale = {t.number for t in ledger.trials() if t.state == "FAIL" and t.error is None}
-            tracker.end_trial_runs(experiment_id, run_id, stale, STALE_REASON)
-        elif existing is not None:
-            tracker.end_stale_trials(experiment_id, run_id, STALE_REASON)
-        return cls(tracker, ledger, checked, experiment_id, run_id)
+        pending = pending or PendingFolder.for_study(storage, ledger.name)
+        listener = None
+        with StopSignals() as stop:
+            tracker = connect()  # a new SQLite store creates its tables now
+            experiment_id = tracker.experiment_id(exp.experiment_name)
+            assert experiment_id is not None
+            if stop.received is None:
+                run_id, resumed = _join_sweep(tracker, ledger, checked, storage, experiment_id)
+                listener = cls(tracker, ledger, checked, experiment_id, run_id, pending, notify)
+                try:
+                    with ledger.claim():  # on PostgreSQL, one worker at a time catches up
+                        listener.trial_runs.catch_up(ledger, pending, resumed=resumed)
+                except BaseException as err:
+                    if not isinstance(err, TrackingUnavailable):  # MLflow is there: say so
+                        listener.close("FAILED")
+                    raise
+        if stop.received is not None:
+            if listener is not None:
+                listener.close("KILLED")
+            raise Interrupted(
+                f"sweep interrupted while it was set up; nothing ran: resume with --study "
+                f"{ledger.name}"
+            )
+        assert listener is not None
+        return listener
+
+    # ---------------------------------------------------------------- the loop's hooks
 
     def on_trial_start(self, trial: TrialRequest) -> None:
-        exp = self.checked.experiment
-        run_id = self.tracker.start_trial(
-            self.experiment_id,
-            self.sweep_run_id,
-            trial.number,
-            trial.params,
-            {
-                schema.STRATEGY: exp.strategy.name,
-                schema.STUDY: self.ledger.name,
-                schema.WORKER: _WORKER,
-            },
-        )
+        self._started.add(trial.number)
+        if self._offline:
+            return
+        try:
+            run_id = self.trial_runs.start(trial.number, trial.params)
+        except Exception as err:
+            raise self._go_offline(err) from None
         self.ledger.set_run_id(trial.number, run_id)
         self._runs[trial.number] = run_id
 
     def on_trial_end(
         self, trial: TrialRequest, result: TrialResult, standing: Standing, *, killed: bool
     ) -> None:
-        """Metrics, tags, the model and the confusion matrix, then the terminal status."""
-        run_id = self._runs.pop(trial.number)
-        metrics = dict(result.metrics)
-        if result.state != "FAIL" or result.fit_seconds:
-            metrics.update(
-                fit_seconds=result.fit_seconds,
-                trial_seconds=result.trial_seconds,
-                predict_seconds=result.predict_seconds,
-                build_seconds=result.build_seconds,
-                n_params=float(result.n_params),
-                epochs=float(result.epochs_run),
-            )
-        if result.model_dir:
-            self.tracker.log_model_dir(run_id, result.model_dir)
-        if result.confusion is not None:
-            names = self.checked.dataset.class_names
-            self.tracker.log_confusion(run_id, names, result.confusion)
-        self.tracker.finish_trial(
-            run_id,
-            result.state,
-            metrics=metrics,
+        """Metrics, tags, the model and the confusion matrix, then the terminal status; kept
+        in the pending folder instead when MLflow cannot take them."""
+        record = PendingTrial(
+            trial=trial.number,
+            state=result.state,
+            run_id=self._runs.pop(trial.number, None),
+            params=dict(trial.params),
+            metrics=_metrics(result),
             history=result.history,
             # a training process's error may quote the ledger URL it failed on
             error=mask_secrets(result.error) if result.state == "FAIL" and result.error else None,
-            extra_tags=_result_tags(result),
+            tags=_result_tags(result),
             killed=killed,
+            confusion=result.confusion,
+            model_dir=result.model_dir,
         )
+        if self._offline:
+            self._keep(record)
+            return
+        try:
+            self.trial_runs.log(record)
+        except Exception as err:
+            self._keep(record)
+            raise self._go_offline(err) from None
 
     def on_trials_stale(self, numbers: Sequence[int], reason: str) -> None:
-        self.tracker.end_trial_runs(self.experiment_id, self.sweep_run_id, set(numbers), reason)
+        if self._offline:  # the next run ends their runs as the ledger says (FAIL)
+            return
+        try:
+            self.trial_runs.end_stale(set(numbers), reason)
+        except Exception as err:
+            raise self._go_offline(err) from None
 
     def on_sweep_end(self, end: SweepEnd) -> None:
         if end.summary is None:
             self._give_up(end)
             return
-        if end.others_running:  # several workers: the last one to stop ends the sweep run
+        self._ended = True
+        if end.others_running or self._offline:
+            # several workers: the last one to stop ends the sweep run; MLflow gone: the
+            # next run of the study reopens it
             return
         summary, best = end.summary, end.summary.best
-        self.tracker.end_sweep(
-            self.sweep_run_id,
-            end.status,
-            best_metric=summary.objective,
-            best_value=best.metrics.get(summary.objective) if best else None,
-            best_run_id=best.run_id if best else None,
-            summary={f"n_{k.lower()}": float(v) for k, v in summary.states.items()},
-        )
+        try:
+            self.tracker.end_sweep(
+                self.sweep_run_id,
+                end.status,
+                best_metric=summary.objective,
+                best_value=best.metrics.get(summary.objective) if best else None,
+                best_run_id=best.run_id if best else None,
+                summary={f"n_{k.lower()}": float(v) for k, v in summary.states.items()},
+            )
+        except Exception as err:
+            raise self._go_offline(err) from None
+
+    # ---------------------------------------------------------------- around the loop
+
+    def close(self, status: str) -> None:
+        """End the sweep run `status` if the loop never did (set-up interrupted or failed),
+        unless other workers still train in it; MLflow or ledger errors here would only
+        hide the error that brought us here."""
+        if self._ended or self._offline:
+            return
+        self._ended = True
+        with suppress(Exception):
+            if self.ledger.heartbeats and any(t.state == "RUNNING" for t in self.ledger.trials()):
+                return
+            self.tracker.end_sweep(self.sweep_run_id, status)
+
+    def tidy(self) -> None:
+        """Remove the models of this orchestrator's trials that were logged or never will
+        be (killed); kept trials stay. After the training processes have stopped."""
+        self.pending.tidy(self._started)
+
+    def _keep(self, record: PendingTrial) -> None:
+        """A trial MLflow did not take, into the pending folder; the first one is said."""
+        path = self.pending.save(record)
+        if self.notify is not None and not self._kept:
+            model = " and its saved model" if record.model_dir else ""
+            self.notify(
+                f"trial {record.trial} could not be logged to MLflow: its results{model} are "
+                f"kept in {path.parent}, to be logged when the study is run again "
+                f"(--study {self.ledger.name})"
+            )
+        self._kept = True
+
+    def _go_offline(self, err: Exception) -> BaseException:
+        """Stop writing to MLflow (the next run of the study catches up); the error to raise."""
+        self._offline = True
+        return _one_line(err, self.tracker.uri)
 
     def _give_up(self, end: SweepEnd) -> None:
         """The ledger database is lost: tell MLflow what it can be told, quickly. If its
@@ -158,12 +220,65 @@ class MlflowListener(SweepListener):
                         run_id, "FAIL", metrics={}, history={}, error=end.error, killed=True
                     )
             self.tracker.end_sweep(self.sweep_run_id, "FAILED")
+            self._ended = True
+
+
+def _join_sweep(
+    tracker: Tracker, ledger: Ledger, checked: Checked, storage: str | None, experiment_id: str
+) -> tuple[str, bool]:
+    """The study's sweep run (created, or reopened on resume) and whether it existed."""
+    exp = checked.experiment
+    tags = {
+        schema.STRATEGY: exp.strategy.name,
+        schema.CONFIG_SHA256: exp.sha256(),
+        schema.DATA_SHA256: checked.dataset.fingerprint,
+        schema.OBJECTIVE: exp.primary.metric,
+        schema.DIRECTION: exp.primary.direction,
+        schema.OBJECTIVES: ",".join(f"{o.metric}:{o.direction}" for o in exp.objectives),
+        schema.CONSTRAINTS: ", ".join(map(str, exp.constraints)),
+        schema.PRUNER: exp.strategy.pruner,
+        schema.AVERAGE: exp.primary.average,
+        schema.MODEL_BUILDER: exp.model.builder,
+        schema.STORAGE: mask_url(storage or "journal (default)"),
+    }
+    config_yaml = mask_secrets(exp.to_yaml())  # a password in a URL never reaches MLflow
+    with ledger.claim():  # the first worker creates the sweep run, the others join it
+        known = ledger.attrs().get(SWEEP_RUN_ATTR)
+        existing = tracker.sweep_by_id(known) if known else None
+        if existing is None or existing.experiment_id != experiment_id:
+            existing = tracker.find_sweep(experiment_id, ledger.name)
+        run_id = tracker.start_sweep(experiment_id, ledger.name, tags, config_yaml, existing)
+        if known != run_id:
+            ledger.set_attrs({SWEEP_RUN_ATTR: run_id})
+    return run_id, existing is not None
+
+
+def _one_line(err: Exception, uri: str) -> BaseException:
+    """MLflow's errors and the disk's as one line (exit 1); anything else (a bug) as it is."""
+    if isinstance(err, HpoError):
+        return err
+    if isinstance(err, OSError) or type(err).__module__.startswith("mlflow"):
+        return TrackingUnavailable(f"cannot write to MLflow at {mask_url(uri)}: {reason(err)}")
+    return err
+
+
+def _metrics(result: TrialResult) -> dict[str, float]:
+    metrics = dict(result.metrics)
+    if result.state != "FAIL" or result.fit_seconds:
+        metrics.update(
+            fit_seconds=result.fit_seconds,
+            trial_seconds=result.trial_seconds,
+            predict_seconds=result.predict_seconds,
+            build_seconds=result.build_seconds,
+            n_params=float(result.n_params),
+            epochs=float(result.epochs_run),
+        )
+    return metrics
 
 
 def _result_tags(result: TrialResult) -> dict[str, str]:
+    # hpo.model=logged is set by the upload itself: a model kept for later is not logged yet
     tags = {schema.WORKER_PID: str(result.worker_pid)} if result.worker_pid else {}
-    if result.model_dir:
-        tags[schema.MODEL] = schema.MODEL_LOGGED
     if result.pruned_epoch is not None:
         tags[schema.PRUNED_EPOCH] = str(result.pruned_epoch)
     return tags

@@ -16,12 +16,16 @@ spare while the old process is retired. The worker-process side is hpo/trial/wor
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
+import signal
 import statistics
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from hpo.config.experiment import Experiment
@@ -42,6 +46,33 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
+def _sigint_ignored_by_children() -> Iterator[None]:
+    """Processes spawned in this block ignore SIGINT from birth. A terminal's Ctrl-C goes
+    to the whole process group: a child still importing (before `init_worker` ignores it)
+    would die with a KeyboardInterrupt traceback on the user's stderr. An ignored signal is
+    the one disposition a child keeps across exec, so the parent ignores SIGINT for the
+    fork and exec only (not while it pickles the task for the child, which can wait for the
+    child to start): a Ctrl-C in those milliseconds is lost, not half-handled."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    spawn = multiprocessing.util.spawnv_passfds
+
+    def spawn_ignoring_sigint(path: bytes, args: Sequence[Any], passfds: Sequence[int]) -> int:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return int(spawn(path, args, passfds))
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    multiprocessing.util.spawnv_passfds = spawn_ignoring_sigint
+    try:
+        yield
+    finally:
+        multiprocessing.util.spawnv_passfds = spawn
 
 
 class _TasksLeft(Protocol):
@@ -78,7 +109,8 @@ class _Slot:
     def _warm(self) -> tuple[ProcessPoolExecutor, Future[int]]:
         """A new pool whose process starts (and runs the initializer) right now."""
         pool = self._start()
-        ready = pool.submit(warm_up)
+        with _sigint_ignored_by_children():
+            ready = pool.submit(warm_up)  # the process is spawned here
         ready.add_done_callback(self._timer(time.monotonic(), self._started))
         return pool, ready
 

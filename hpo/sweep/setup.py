@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from hpo.config.names import fit_name
+from hpo.errors import Interrupted
 from hpo.search import strategy_for
 from hpo.search.base import Strategy
 from hpo.study.file_locks import hold_study
@@ -29,6 +29,7 @@ from hpo.study.storage import ledger_file
 from hpo.sweep.listeners import SweepListener
 from hpo.sweep.loop import Sweep
 from hpo.sweep.mlflow_listener import MlflowListener
+from hpo.sweep.pending import PendingFolder
 from hpo.sweep.pool import TrialExecutor
 from hpo.sweep.preflight import Checked
 from hpo.sweep.progress import ProgressHook, ProgressListener
@@ -102,10 +103,13 @@ def open_sweep(
     notify: Notify | None = None,
 ) -> Iterator[OpenedSweep]:
     """The sweep with its ledger, strategy, training processes and MLflow listener (first,
-    then `listeners`); the processes and their model folder end with the block."""
+    then `listeners`); the processes end with the block. Models are saved in the study's
+    pending folder (hpo.sweep.pending), where one MLflow did not take stays for later."""
     exp = checked.experiment
     started = time.perf_counter()  # the timeout and the wall time count the set-up too
-    with tempfile.TemporaryDirectory(prefix="hpo-models-") as model_root:
+    pending = PendingFolder.for_study(options.storage, options.study)
+    tracking: MlflowListener | None = None
+    with pending.models() as model_root:
         pool = TrialExecutor(
             exp,
             checked.dataset,
@@ -122,8 +126,14 @@ def open_sweep(
             for params in options.enqueue:  # before the strategy replays the ledger
                 ledger.enqueue(params)
             _warn_about_budget(strategy, exp.budget.trials, notify)
+            patience = Backoff(patience_s=options.db_patience_s)  # MLflow's, as the ledger's
             tracking = MlflowListener.open(
-                Tracker(options.tracking_uri), ledger, checked, options.storage
+                lambda: Tracker(options.tracking_uri, patience, notify),
+                ledger,
+                checked,
+                options.storage,
+                pending=pending,
+                notify=notify,
             )
             loop = Sweep(
                 exp,
@@ -138,8 +148,18 @@ def open_sweep(
                 started=started,
             )
             yield OpenedSweep(loop, tracking.sweep_run_id)
+        except KeyboardInterrupt:  # before the loop took over Ctrl-C: nothing ran
+            if tracking is not None:
+                tracking.close("KILLED")
+            raise Interrupted(f"sweep interrupted; resume with --study {options.study}") from None
+        except BaseException:
+            if tracking is not None:
+                tracking.close("FAILED")  # unless the loop ended the sweep run itself
+            raise
         finally:
             pool.kill()
+            if tracking is not None:
+                tracking.tidy()
 
 
 def open_ledger(checked: Checked, options: SweepOptions, notify: Notify | None = None) -> Ledger:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,7 +16,9 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from hpo.errors import UserInputError
+from hpo.retry import Backoff
 from hpo.tracking import schema
+from hpo.tracking.retry import READ_BACKOFF, retrying_client
 from hpo.tracking.store import quote
 from hpo.urls import with_driver
 
@@ -181,6 +184,43 @@ class RunReads:
             return None
         return None if value is None else float(value)
 
+    def find_trial_run(self, experiment_id: str, sweep_run_id: str, trial: int) -> str | None:
+        """The run of trial `trial` of the sweep, if one exists (the latest)."""
+        return trial_run_id(self.client, experiment_id, sweep_run_id, trial)
+
+    def running_trial_runs(self, experiment_id: str, sweep_run_id: str) -> dict[str, int | None]:
+        """{run id: trial number} of the sweep's trial runs still RUNNING."""
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=(
+                f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}' "
+                "and attributes.status = 'RUNNING'"
+            ),
+            max_results=1000,
+        )
+        return {run.info.run_id: _trial_number(run.data.tags) for run in runs}
+
+
+def trial_run_id(
+    client: MlflowClient, experiment_id: str, sweep_run_id: str, trial: int
+) -> str | None:
+    """The run of trial `trial` of a sweep, if one exists (the latest)."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}' "
+            f"and tags.`{schema.TRIAL}` = '{trial}'"
+        ),
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return str(runs[0].info.run_id) if runs else None
+
+
+def _trial_number(tags: Mapping[str, str]) -> int | None:
+    number = tags.get(schema.TRIAL, "")
+    return int(number) if number.isdigit() else None
+
 
 def _sweep_info(run: Run) -> SweepInfo:
     tags = run.data.tags
@@ -198,11 +238,19 @@ def _sweep_info(run: Run) -> SweepInfo:
     )
 
 
-def mlflow_client(uri: str) -> MlflowClient:
+def mlflow_client(
+    uri: str, backoff: Backoff = READ_BACKOFF, notify: Callable[[str], None] | None = None
+) -> MlflowClient:
     """The one way hpo opens MLflow: `postgresql://` gets the psycopg2 driver named (the only
-    driver hpo installs), and the registry lives in the same store as the runs."""
-    uri = with_driver(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    driver hpo installs), the registry lives in the same store as the runs, and every call
+    rides out a short outage or a locked database (hpo.tracking.retry; a sweep's writes
+    pass a longer `backoff`)."""
+    driver_uri = with_driver(uri)
+
+    def connect() -> MlflowClient:
+        return MlflowClient(tracking_uri=driver_uri, registry_uri=driver_uri)
+
+    return retrying_client(connect, uri, backoff, notify)
 
 
 def trial_times(tracking_uri: str, experiment_id: str, sweep_run_id: str) -> dict[str, tuple]:

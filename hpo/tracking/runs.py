@@ -9,15 +9,17 @@ into one sweep safely. Reading back is reads.py; the model registry is registry.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from hpo.retry import Backoff
 from hpo.tracking import schema
-from hpo.tracking.reads import EPOCH_METRICS, RunReads, SweepInfo, mlflow_client
+from hpo.tracking.reads import EPOCH_METRICS, RunReads, SweepInfo, mlflow_client, trial_run_id
+from hpo.tracking.retry import READ_BACKOFF, RetryingClient, retrying_of
 from hpo.tracking.store import ARTIFACT_ROOT, now_ms
 
 
@@ -74,11 +76,17 @@ class RunUpdates:
 
 
 class Tracker(RunReads, RunUpdates):
-    """Writes (and, through RunReads, reads) the runs of sweeps on one tracking URI."""
+    """Writes (and, through RunReads, reads) the runs of sweeps on one tracking URI; every
+    call rides out an outage for `backoff` (a sweep's `--db-patience`; reads: a short one)."""
 
-    def __init__(self, uri: str):
+    def __init__(
+        self,
+        uri: str,
+        backoff: Backoff = READ_BACKOFF,
+        notify: Callable[[str], None] | None = None,
+    ):
         self.uri = uri
-        super().__init__(mlflow_client(uri))
+        super().__init__(mlflow_client(uri, backoff, notify))
         # For http servers MLflow prints "View run ... at: <url>" on STDOUT when a run ends
         # (one extra get_run per run, too): stdout belongs to the CLI's `--json` object
         tracking_client = getattr(self.client, "_tracking_client", None)
@@ -135,14 +143,15 @@ class Tracker(RunReads, RunUpdates):
             schema.RUN_NAME: study,
             **tags,
         }
-        if existing is not None:
-            run_id = existing.run_id
-            self.client.update_run(run_id, status="RUNNING")
-            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in all_tags.items()])
-        else:
+        if existing is None:
             run = self.client.create_run(experiment_id, tags=all_tags, run_name=study)
-            run_id = run.info.run_id
-        self.client.log_text(run_id, config_yaml, schema.CONFIG_ARTIFACT)
+            self.client.log_text(run.info.run_id, config_yaml, schema.CONFIG_ARTIFACT)
+            return str(run.info.run_id)
+        run_id = existing.run_id
+        self.client.update_run(run_id, status="RUNNING")
+        known = self.client.get_run(run_id).data.tags
+        all_tags.update(_config_kept(self.client, run_id, known, all_tags, config_yaml))
+        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in all_tags.items()])
         return run_id
 
     def end_sweep(
@@ -178,17 +187,13 @@ class Tracker(RunReads, RunUpdates):
         params: Mapping[str, Any],
         tags: Mapping[str, str],
     ) -> str:
-        run = self.client.create_run(
-            experiment_id,
-            run_name=f"trial-{trial}",
-            tags={
-                schema.PARENT_RUN_ID: sweep_run_id,
-                schema.KIND: schema.KIND_TRIAL,
-                schema.TRIAL: str(trial),
-                **tags,
-            },
-        )
-        run_id = run.info.run_id
+        tags = {
+            schema.PARENT_RUN_ID: sweep_run_id,
+            schema.KIND: schema.KIND_TRIAL,
+            schema.TRIAL: str(trial),
+            **tags,
+        }
+        run_id = _create_once(retrying_of(self.client), experiment_id, f"trial-{trial}", tags)
         if params:
             self.client.log_batch(
                 run_id, params=[Param(k, _param_value(v)) for k, v in params.items()]
@@ -235,38 +240,25 @@ class Tracker(RunReads, RunUpdates):
         self.client.log_dict(run_id, payload, schema.CONFUSION_ARTIFACT)
 
     def log_model_dir(self, run_id: str, path: str) -> None:
-        """Upload a saved model folder as the run's `model` artifact, then remove it."""
+        """Upload a saved model folder as the run's `model` artifact, then remove it. If the
+        upload fails the folder stays: the caller keeps it for a later try."""
         import shutil
 
-        try:
-            self.client.log_artifacts(run_id, path, schema.MODEL_ARTIFACT)
-            self.client.set_tag(run_id, schema.MODEL, schema.MODEL_LOGGED)
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-
-    def end_stale_trials(self, experiment_id: str, sweep_run_id: str, reason: str) -> int:
-        """End child runs left RUNNING by a dead process: FAIL, never RUNNING forever."""
-        return self.end_trial_runs(experiment_id, sweep_run_id, None, reason)
+        self.client.log_artifacts(run_id, path, schema.MODEL_ARTIFACT)
+        self.client.set_tag(run_id, schema.MODEL, schema.MODEL_LOGGED)
+        shutil.rmtree(path, ignore_errors=True)
 
     def end_trial_runs(
-        self, experiment_id: str, sweep_run_id: str, numbers: set[int] | None, reason: str
+        self, experiment_id: str, sweep_run_id: str, numbers: set[int], reason: str
     ) -> int:
-        """End the RUNNING runs of the given (stale) trial numbers FAILED (every RUNNING
-        trial run with None); other workers' live trials of the same sweep are left alone."""
-        if numbers is not None and not numbers:
+        """End the RUNNING runs of the given (stale) trial numbers FAILED; other workers'
+        live trials of the same sweep are left alone."""
+        if not numbers:
             return 0
-        runs = self.client.search_runs(
-            [experiment_id],
-            filter_string=(
-                f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}' "
-                "and attributes.status = 'RUNNING'"
-            ),
-            max_results=1000,
-        )
         ended = 0
-        for run in runs:
-            if numbers is None or _trial_number(run.data.tags) in numbers:
-                self.finish_trial(run.info.run_id, "FAIL", metrics={}, history={}, error=reason)
+        for run_id, number in self.running_trial_runs(experiment_id, sweep_run_id).items():
+            if number in numbers:
+                self.finish_trial(run_id, "FAIL", metrics={}, history={}, error=reason)
                 ended += 1
         return ended
 
@@ -276,9 +268,49 @@ def log_run_artifacts(tracking_uri: str, run_id: str, folder: str, artifact_path
     mlflow_client(tracking_uri).log_artifacts(run_id, folder, artifact_path)
 
 
-def _trial_number(tags: Mapping[str, str]) -> int | None:
-    number = tags.get(schema.TRIAL, "")
-    return int(number) if number.isdigit() else None
+def _config_kept(
+    client: MlflowClient,
+    run_id: str,
+    known: Mapping[str, str],
+    tags: dict[str, str],
+    config_yaml: str,
+) -> dict[str, str]:
+    """On resume, every config the sweep ran under stays: `config.yaml` and its
+    `hpo.config_sha256` are the first; a resume whose config differs from the latest
+    adds `config-<n>.yaml` with `hpo.config_sha256_<n>`. Returns the tags to set."""
+    sha256 = tags.pop(schema.CONFIG_SHA256, None)
+    if sha256 is None or schema.CONFIG_SHA256 not in known:  # a sweep from before hashes
+        client.log_text(run_id, config_yaml, schema.CONFIG_ARTIFACT)
+        return {schema.CONFIG_SHA256: sha256} if sha256 else {}
+    latest, kept = known[schema.CONFIG_SHA256], 1
+    while f"{schema.CONFIG_SHA256_PREFIX}{kept + 1}" in known:
+        kept += 1
+        latest = known[f"{schema.CONFIG_SHA256_PREFIX}{kept}"]
+    if sha256 == latest:
+        return {}
+    client.log_text(run_id, config_yaml, schema.config_artifact(kept + 1))
+    return {f"{schema.CONFIG_SHA256_PREFIX}{kept + 1}": sha256}
+
+
+def _create_once(
+    retrying: RetryingClient, experiment_id: str, name: str, tags: Mapping[str, str]
+) -> str:
+    """Create a trial run, retried: creating is the one write not safe to repeat, so a
+    retry first looks for the run the last try may have made before its answer was lost."""
+    tries = 0
+
+    def create() -> str:
+        nonlocal tries
+        tries += 1
+        if tries > 1:
+            sweep, trial = tags[schema.PARENT_RUN_ID], int(tags[schema.TRIAL])
+            found = trial_run_id(retrying.raw, experiment_id, sweep, trial)
+            if found is not None:
+                return found
+        run = retrying.raw.create_run(experiment_id, run_name=name, tags=dict(tags))
+        return str(run.info.run_id)
+
+    return retrying.call("create_run", create)
 
 
 def _param_value(value: Any) -> str:

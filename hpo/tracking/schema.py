@@ -27,7 +27,15 @@ PRUNER = "hpo.pruner"
 MODEL_BUILDER = "hpo.model_builder"
 STORAGE = "hpo.storage"  # the ledger URL, password masked
 BEST_RUN_ID = "hpo.best_run_id"
-CONFIG_ARTIFACT = "config.yaml"
+CONFIG_ARTIFACT = "config.yaml"  # the config of the sweep's first run; hash: CONFIG_SHA256
+# a resume under a different config keeps it too: config-<n>.yaml, hash in the tag + n
+CONFIG_SHA256_PREFIX = "hpo.config_sha256_"
+
+
+def config_artifact(n: int) -> str:
+    """The n-th config a sweep ran under (1: `config.yaml`, then `config-2.yaml`, ...)."""
+    return CONFIG_ARTIFACT if n == 1 else f"config-{n}.yaml"
+
 
 # ---------------------------------------------------------------- a trial run
 TRIAL = "hpo.trial"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from hpo.trial.task import (
     TrialRunner,
     TrialTask,
 )
+from hpo.urls import mask_log_records
 
 # this process's set-up, filled once by init_worker
 _state: dict[str, Any] = {}
@@ -40,6 +42,7 @@ def init_worker(
 ) -> None:
     """The pool's initializer: pay every start-up cost before the first trial."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
+    mask_log_records()  # a library logging the ledger URL it failed on shows no password
     # stdout belongs to the CLI (`--json` prints exactly one object): Keras callbacks such
     # as TerminateOnNaN print, so a worker's stdout goes to stderr
     os.dup2(2, 1)
@@ -111,6 +114,7 @@ def run_task(task: TrialTask) -> TrialResult:
 
         path = os.path.join(_state["model_root"], f"trial-{task.number}")
         try:
+            shutil.rmtree(path, ignore_errors=True)  # a folder left by a study of that name
             save_keras_model(model, dataset.x_val, path)
             result.model_dir = path
         except Exception as err:  # a saving failure must not lose the trial's metrics

@@ -1,0 +1,196 @@
+"""Riding out an MLflow outage: every client call is retried while the error is transient.
+
+A tracking server that restarts, a network blip or a SQLite `mlflow.db` another process
+holds locked must not end a sweep of hours, nor `hpo trials` with a traceback. Every call of
+hpo's `MlflowClient` (`reads.mlflow_client`) goes through `RetryingClient`: a call that
+failed on a lost connection, a 5xx / 429 answer or a locked database is made again after
+doubling pauses (the one policy of `hpo.retry`), and after the patience it becomes
+`TrackingUnavailable`, one line and exit 1. Anything else (bad input, a missing run) is
+raised at once. MLflow's writes are safe to repeat: tags and params are set, metrics are
+keyed by step and timestamp, artifacts are overwritten; only creating a run is not, and
+`runs.Tracker.start_trial` looks for the run before it creates it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from hpo.errors import HpoError, first_line
+from hpo.retry import Backoff, retry
+from hpo.urls import mask_secrets, mask_url
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+T = TypeVar("T")
+
+# reads (`hpo trials`, `hpo best`, the report): a short wait, then one line. A SQLite store
+# already waits up to 20 s for a lock inside each call (MLflow's busy timeout)
+READ_BACKOFF = Backoff(patience_s=10.0, first_s=0.5, max_s=4.0)
+# MLflow's own error codes for "try again later" (a locked or restarting database, 429)
+_TRANSIENT_CODES = frozenset(
+    {"TEMPORARILY_UNAVAILABLE", "RESOURCE_EXHAUSTED", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"}
+)
+# errors of the network and database layers, by class name (requests and SQLAlchemy are
+# MLflow's to import, not ours)
+_TRANSIENT_CLASSES = frozenset(
+    {
+        "builtins.ConnectionError",
+        "builtins.TimeoutError",
+        "requests.exceptions.ConnectionError",
+        "requests.exceptions.Timeout",
+        "requests.exceptions.RetryError",
+        "urllib3.exceptions.ProtocolError",
+        "urllib3.exceptions.MaxRetryError",
+        "sqlalchemy.exc.OperationalError",
+        "sqlalchemy.exc.InterfaceError",
+        "sqlalchemy.exc.DisconnectionError",
+    }
+)
+_SERVER_ERROR = re.compile(r"failed with error code (5\d\d|429)\b")
+_REASONS = (  # what MLflow's long messages come down to
+    (("database is locked",), "database is locked"),
+    (("connection refused",), "connection refused"),
+    (("name or service not known", "failed to resolve", "name resolution"), "unknown host"),
+    (("connection reset", "remote end closed", "connection aborted"), "connection dropped"),
+    (("timed out", "read timeout"), "timed out"),
+)
+
+
+class TrackingUnavailable(HpoError):
+    """MLflow stayed unreachable (or locked) longer than the patience: exit code 1."""
+
+    exit_code = 1
+
+
+def is_transient(err: BaseException) -> bool:
+    """A lost connection, a 5xx or 429 answer, or a locked database (in the cause chain)."""
+    if isinstance(err, TrackingUnavailable):
+        return False  # a nested call already waited its patience
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        names = {f"{c.__module__}.{c.__qualname__}" for c in type(cause).__mro__}
+        if names & _TRANSIENT_CLASSES:
+            return True
+        if getattr(cause, "error_code", None) in _TRANSIENT_CODES:
+            return True
+        response = getattr(cause, "response", None)  # requests.HTTPError of an artifact upload
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int) and (status >= 500 or status == 429):
+            return True
+        text = str(cause)
+        if "database is locked" in text or _SERVER_ERROR.search(text):
+            return True
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    return False
+
+
+def reason(err: BaseException) -> str:
+    """What went wrong, in a few words when it is a known outage, else one masked line."""
+    text = str(err).lower()
+    for needles, short in _REASONS:
+        if any(needle in text for needle in needles):
+            return short
+    server = _SERVER_ERROR.search(str(err))
+    if server:
+        return f"HTTP {server.group(1)}"
+    return mask_secrets(first_line(err, limit=200, with_type=True))
+
+
+class RetryingClient:
+    """An `MlflowClient` whose every public method retries transient errors.
+
+    A proxy: attribute access goes to the wrapped client, so callers keep MLflow's API.
+    The happy path costs one closure per call (microseconds beside a database write).
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], MlflowClient],
+        uri: str,
+        backoff: Backoff = READ_BACKOFF,
+        notify: Callable[[str], None] | None = None,
+    ):
+        self.where = mask_url(uri)
+        self.backoff = backoff
+        self.notify = notify
+        self._warned = False
+        # MLflow opens (and for SQLite, inspects) its store as the client is made
+        self.raw = self.call("opening the store", connect)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.raw, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.call(name, lambda: attribute(*args, **kwargs))
+
+        return call
+
+    def call(self, what: str, function: Callable[[], T]) -> T:
+        """`function()`, retried while MLflow is unavailable; `TrackingUnavailable` after."""
+        started = time.monotonic()
+
+        def failing(err: Exception) -> None:
+            if self.notify is not None and not self._warned:
+                self.notify(
+                    f"MLflow at {self.where} is unavailable ({reason(err)}); retrying for up "
+                    f"to {self.backoff.patience_s:.0f} s"
+                )
+                self._warned = True
+
+        def gone(err: Exception) -> TrackingUnavailable:
+            waited = time.monotonic() - started
+            return TrackingUnavailable(
+                f"MLflow at {self.where} is unavailable ({reason(err)}); gave up after "
+                f"{waited:.0f} s ({what})"
+            )
+
+        result = retry(
+            function, self.backoff, retry_on=is_transient, on_retry=failing, give_up=gone
+        )
+        if self._warned and self.notify is not None:
+            self.notify(f"MLflow at {self.where} is back ({what})")
+        self._warned = False
+        return result
+
+
+def retrying_client(
+    connect: Callable[[], MlflowClient],
+    uri: str,
+    backoff: Backoff = READ_BACKOFF,
+    notify: Callable[[str], None] | None = None,
+) -> MlflowClient:
+    """The client `connect()` makes, with retries, typed as the `MlflowClient` it stands for."""
+    if uri.startswith(("http:", "https:")):
+        # hpo's retry keeps the patience (`--db-patience`); MLflow's own would add ~4 min of
+        # pauses per call to a server that is down. A value the user set wins.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    return cast("MlflowClient", RetryingClient(connect, uri, backoff, notify))
+
+
+def retrying_of(client: MlflowClient) -> RetryingClient:
+    """The retry wrapper of a client from `reads.mlflow_client` (a plain client gets one)."""
+    wrapper: object = client
+    if isinstance(wrapper, RetryingClient):
+        return wrapper
+    return RetryingClient(lambda: client, "MLflow")
+
+
+class _LockedDatabaseNoise(logging.Filter):
+    """MLflow logs a full traceback for every call that meets a locked database; the retry
+    above decides what the user hears (one warning, one error line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("SQLAlchemy database error")
+
+
+logging.getLogger("mlflow.store.db.utils").addFilter(_LockedDatabaseNoise())
