@@ -51,9 +51,9 @@ def test_gate_exits_1_and_registers_nothing(sweeps: dict[str, Any]) -> None:
     assert result.exit_code == 1, result.output
     assert "--min-test-f1" in error_line(result) and "nothing registered" in result.stderr
     assert folder.registry_state() == before
-    # the test metrics are facts about the run: logged even when the gate refuses
+    # the gate is decided before any write: not even the test metrics are logged
     run = folder.client().get_run(sweeps["bad"]["best"]["run_id"])
-    assert "test_f1" in run.data.metrics
+    assert "test_f1" not in run.data.metrics
 
 
 @pytest.mark.parametrize(

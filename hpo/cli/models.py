@@ -6,6 +6,7 @@ also quiets TensorFlow's and MLflow's chatter (`friendly_errors(quiet_libraries=
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -22,6 +23,15 @@ from hpo.cli.options import (
     tracking_uri_option,
 )
 from hpo.cli.output import echo_result
+
+# shared with `hpo report` (hpo/cli/reports.py)
+trust_model_option = click.option(
+    "--trust-model",
+    is_flag=True,
+    help="Load the model even if its MLmodel is not a plain Keras model (a loader module, "
+    "code paths, a pickled python_model, an exported TensorFlow graph): this RUNS THE "
+    "MODEL'S OWN CODE. Only for models from someone you trust.",
+)
 
 
 def _formats() -> tuple[str, ...]:
@@ -53,6 +63,7 @@ def _quantizations() -> tuple[str, ...]:
     help="Gate: exit 1 and register nothing when test F1 is below this.",
 )
 @click.option("--force", is_flag=True, help="Move the alias even if the new version is worse.")
+@trust_model_option
 @json_option()
 @tracking_uri_option
 @friendly_errors(quiet_libraries=True)
@@ -86,6 +97,7 @@ def promote(as_json: bool, **options: Any) -> None:
     type=click.FloatRange(0, 1),
     help="Parity: minimum share of identical labels (default 0.99; quantized 0.95).",
 )
+@trust_model_option
 @json_option()
 @tracking_uri_option
 @friendly_errors(quiet_libraries=True)
@@ -96,6 +108,7 @@ def export(
     quantize: str,
     max_abs_diff: float | None,
     min_agreement: float | None,
+    trust_model: bool,
     as_json: bool,
     tracking_uri: str | None,
 ) -> None:
@@ -111,6 +124,7 @@ def export(
         max_abs_diff=max_abs_diff,
         min_agreement=min_agreement,
         tracking_uri=tracking_uri,
+        trust_model=trust_model,
     )
     echo_result(result, as_json, export_text)
 
@@ -120,27 +134,44 @@ def export(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
 @port_option(5001)
 @count_option("--workers", 1)
+@trust_model_option
 @tracking_uri_option
 @friendly_errors(quiet_libraries=True)
-def serve(model_uri: str, host: str, port: int, workers: int, tracking_uri: str | None) -> None:
-    """Serve MODEL_URI with MLflow's scoring server (POST /invocations)."""
+def serve(
+    model_uri: str,
+    host: str,
+    port: int,
+    workers: int,
+    trust_model: bool,
+    tracking_uri: str | None,
+) -> None:
+    """Serve MODEL_URI with MLflow's scoring server (POST /invocations).
+
+    SIGINT, SIGTERM and SIGHUP stop the server and all its processes."""
     from hpo.deploy.serve import serve as run_server
 
-    run_server(model_uri, host, port, tracking_uri, workers)
+    sys.exit(run_server(model_uri, host, port, tracking_uri, workers, trust_model=trust_model))
 
 
 @click.command()
 @model_uri_argument
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
 @click.option("--output", help="Write .csv or .npz (default: CSV on stdout).")
+@trust_model_option
 @tracking_uri_option
 @friendly_errors(quiet_libraries=True)
-def predict(model_uri: str, input_path: str, output: str | None, tracking_uri: str | None) -> None:
+def predict(
+    model_uri: str,
+    input_path: str,
+    output: str | None,
+    trust_model: bool,
+    tracking_uri: str | None,
+) -> None:
     """Predict class labels and probabilities for the rows of a CSV or NPZ file."""
     from hpo.deploy.serve import check_output, predict_file, write_predictions
 
     check_output(output)
-    result = predict_file(model_uri, input_path, tracking_uri)
+    result = predict_file(model_uri, input_path, tracking_uri, trust_model=trust_model)
     text = write_predictions(result, output)
     if text is not None:
         click.echo(text, nl=False)

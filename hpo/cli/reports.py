@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from hpo.cli.errors import friendly_errors
+from hpo.cli.models import trust_model_option
 from hpo.cli.options import experiment_argument, study_option, tracking_uri_option
 from hpo.cli.output import note, warn
 from hpo.errors import first_line
@@ -52,13 +53,16 @@ def auto_report(experiment: str, study: str, tracking_uri: str) -> None:
     type=click.Path(file_okay=False),
     help="Folder for the PNG files, report.html and report.json.",
 )
+@trust_model_option
 @tracking_uri_option
 @friendly_errors()
-def report(experiment: str, study: str | None, output: str, tracking_uri: str | None) -> None:
+def report(
+    experiment: str, study: str | None, output: str, trust_model: bool, tracking_uri: str | None
+) -> None:
     """Plots, warnings and one HTML page for a sweep (default: the latest)."""
     from hpo.reporting.build import write_report
 
-    done = write_report(experiment, study, Path(output), tracking_uri)
+    done = write_report(experiment, study, Path(output), tracking_uri, trust_model=trust_model)
     for message in done.warnings:
         warn(message)
     for line in done.notes:

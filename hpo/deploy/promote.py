@@ -1,7 +1,8 @@
 """`hpo promote`: from a finished sweep to a registered, tested model version behind an alias.
 
-Every check that can fail on the user's input (experiment, study, constraints, names) runs
-before the registry is touched; the test split is read only here, never during search.
+Every check that can fail on the user's input (experiment, study, constraints, names, a
+model that is not a plain Keras model) and the test gate run before anything is written;
+the test split is read only here, never during search.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class PromoteOptions:
     """What `hpo promote` was asked: which sweep, which trial (metric, where-clauses), the
-    registered name and alias, the test gate (`min_test_f1`, `force`), the store."""
+    registered name and alias, the test gate (`min_test_f1`, `force`), the store, and
+    whether to load a model that is not a plain Keras model (`trust_model`)."""
 
     experiment: str
     model_name: str
@@ -40,6 +42,7 @@ class PromoteOptions:
     min_test_f1: float | None = None
     force: bool = False
     tracking_uri: str | None = None
+    trust_model: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def test_metric_name(metric: str) -> str:
 
 
 def promote(options: PromoteOptions) -> Promotion:
-    """Select, test, gate, register, alias: in that order, so a refusal writes nothing."""
+    """Select, test, gate, then log, register, alias: a refusal writes nothing."""
     from hpo.tracking.lineage import trained_on
     from hpo.tracking.registry import Registry, check_alias, check_model_name
     from hpo.tracking.sweeps import open_sweep
@@ -93,18 +96,21 @@ def promote(options: PromoteOptions) -> Promotion:
     registry = Registry(options.tracking_uri)
     lineage = registry.lineage(record.run_id)
     trained = trained_on(lineage)
-    model = registry.load_keras(f"runs:/{record.run_id}/{MODEL_ARTIFACT}")
+    model = registry.load_keras(
+        f"runs:/{record.run_id}/{MODEL_ARTIFACT}", trust_model=options.trust_model
+    )
     data = trained.dataset
     test_metrics, confusion = evaluate(model, data.x_test, data.y_test, trained.average)
-    registry.log_metrics(record.run_id, test_metrics)
 
+    # the gate is decided before the first write: a refused promotion leaves the store as it was
     if options.min_test_f1 is not None and test_metrics["test_f1"] < options.min_test_f1:
         raise GateFailed(
             f"trial {record.trial} (run {record.run_id}) has test_f1 "
             f"{test_metrics['test_f1']:.4f} < --min-test-f1 {options.min_test_f1:g}; "
-            "nothing registered"
+            "nothing registered, nothing logged"
         )
 
+    registry.log_metrics(record.run_id, test_metrics)
     tags, card = _card(options, registry, lineage, record, trained, test_metrics, confusion)
     version, created = registry.register(
         options.model_name, record.run_id, tags=tags, description=card[:4000]

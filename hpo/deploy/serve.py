@@ -1,7 +1,10 @@
 """`hpo serve` (MLflow's scoring server) and `hpo predict` (batch files, same pyfunc model).
 
-Both take any model URI; `predict` checks the number of features against the model's
+Both take any model URI, and load it only when its MLmodel names a plain Keras model (or the
+user passed `--trust-model`); `predict` checks the number of features against the model's
 signature first, so a wrong file is a one-line error (exit 2), not a TensorFlow traceback.
+`serve` stays the parent of MLflow's server and stops the server's whole process tree when
+it is stopped (child_process.py).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
@@ -59,25 +62,36 @@ def serve_command(
     return command, env
 
 
-def serve(model_uri: str, host: str, port: int, tracking_uri: str | None, workers: int) -> NoReturn:
-    """Check the URI and the port, then become the MLflow scoring server (exec: signals and
-    the exit code are the server's own)."""
+def serve(
+    model_uri: str,
+    host: str,
+    port: int,
+    tracking_uri: str | None,
+    workers: int,
+    *,
+    trust_model: bool = False,
+) -> int:
+    """Check the URI, the model and the port, then run MLflow's scoring server on the checked
+    local copy until it exits or hpo is stopped (SIGINT, SIGTERM, SIGHUP), when its whole
+    process tree is stopped too. Returns the exit code."""
+    from hpo.deploy.child_process import run_child
     from hpo.tracking.registry import Registry
 
     registry = Registry(tracking_uri)
     registry.resolve(model_uri)
+    local, _ = registry.checked_copy(model_uri, trust_model=trust_model)
     if not _port_free(host, port):
         raise UserInputError(f"port {port} on {host} is in use", field="--port")
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"hpo: warning: serving on {host}: reachable from other machines", file=sys.stderr)
-    command, env = serve_command(model_uri, host, port, registry.uri, workers)
+    command, env = serve_command(str(local), host, port, registry.uri, workers)
     print(
         f"hpo: serving {model_uri} at http://{host}:{port}/invocations (Ctrl-C to stop)",
         file=sys.stderr,
         flush=True,
     )
     sys.stdout.flush()
-    os.execvpe(command[0], command, env)
+    return run_child(command, env)
 
 
 # ---------------------------------------------------------------------------- predict
@@ -180,7 +194,9 @@ def fit_to_model(x: np.ndarray, shape: tuple[int, ...] | None, is_text: bool) ->
     return x.reshape((len(x), *shape))
 
 
-def predict_file(model_uri: str, input_path: str, tracking_uri: str | None) -> Predictions:
+def predict_file(
+    model_uri: str, input_path: str, tracking_uri: str | None, *, trust_model: bool = False
+) -> Predictions:
     """Labels and probabilities for the rows of a file, predicted in chunks (one row of
     probabilities per input row)."""
     from hpo.tracking.registry import Registry
@@ -189,7 +205,7 @@ def predict_file(model_uri: str, input_path: str, tracking_uri: str | None) -> P
     registry = Registry(tracking_uri)
     registry.resolve(model_uri)
     x_raw = read_input(Path(input_path))
-    model = registry.load_pyfunc(model_uri)
+    model = registry.load_pyfunc(model_uri, trust_model=trust_model)
     shape, is_text = expected_input(model)
     x = fit_to_model(x_raw, shape, is_text)
     # Keras prints a progress bar on stdout; stdout belongs to the predictions

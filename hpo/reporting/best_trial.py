@@ -59,9 +59,10 @@ def logged_confusion(tracking_uri: str, run_id: str, trial: int) -> BestTrial | 
     return BestTrial(trial, run_id, names, matrix, per_class_scores(matrix))
 
 
-def evaluate_best(tracking_uri: str, run_id: str) -> BestTrial:
+def evaluate_best(tracking_uri: str, run_id: str, trust_model: bool = False) -> BestTrial:
     """Confusion matrix of the best trial's logged model on the sweep's validation split
-    (for sweeps logged before trials carried their confusion matrix; imports TensorFlow)."""
+    (for sweeps logged before trials carried their confusion matrix; imports TensorFlow).
+    A model that is not a plain Keras model is refused unless trusted (a note, no picture)."""
     from hpo.reporting.plots import per_class_scores
     from hpo.tracking.lineage import trained_on
     from hpo.tracking.registry import Registry
@@ -72,7 +73,7 @@ def evaluate_best(tracking_uri: str, run_id: str) -> BestTrial:
     lineage = registry.lineage(run_id)
     trained = trained_on(lineage)
     data = trained.dataset
-    model = registry.load_keras(f"runs:/{run_id}/{MODEL_ARTIFACT}")
+    model = registry.load_keras(f"runs:/{run_id}/{MODEL_ARTIFACT}", trust_model=trust_model)
     _, matrix = evaluate(model, data.x_val, data.y_val, trained.average)
     names = list(data.class_names)[: len(matrix)]
     names += [str(i) for i in range(len(names), len(matrix))]

@@ -72,6 +72,7 @@ def build_report(
     *,
     experiment: str = "",
     with_model: bool = True,
+    trust_model: bool = False,
 ) -> Report:
     """Write every picture, report.html and report.json for one sweep (a SweepView)."""
     from hpo.reporting.html import render
@@ -94,7 +95,7 @@ def build_report(
     except Exception as err:
         best_record = None
         page.note(f"best trial: {err}")
-    best_trial = _start_best_trial(page, best_record, tracking_uri, with_model)
+    best_trial = _start_best_trial(page, best_record, tracking_uri, with_model, trust_model)
 
     space = sweep.space  # read once from config.yaml by open_sweep
     if not space:  # an old sweep without config.yaml: read the params as they are
@@ -168,7 +169,7 @@ def build_report(
 
 
 def _start_best_trial(
-    page: _Page, best_record: Any, tracking_uri: str, with_model: bool
+    page: _Page, best_record: Any, tracking_uri: str, with_model: bool, trust_model: bool
 ) -> BestTrial | Future[BestTrial] | None:
     """The best trial's confusion matrix as logged with it; only sweeps from before that need
     the best model evaluated (TensorFlow import ~4 s), started here to run beside the plots."""
@@ -188,7 +189,7 @@ def _start_best_trial(
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="hpo-report")
-    evaluation = pool.submit(evaluate_best, tracking_uri, best_record.run_id)
+    evaluation = pool.submit(evaluate_best, tracking_uri, best_record.run_id, trust_model)
     pool.shutdown(wait=False)  # the submitted evaluation still runs, beside the plots
     return evaluation
 
@@ -365,6 +366,7 @@ def write_report(
     tracking_uri: str | None,
     *,
     with_model: bool = True,
+    trust_model: bool = False,
 ) -> Report:
     """`hpo report`: the report of one sweep (default: the latest) in `output`."""
     from hpo.tracking.store import resolve_tracking_uri
@@ -372,7 +374,9 @@ def write_report(
 
     uri = resolve_tracking_uri(tracking_uri, None)
     sweep = open_sweep(experiment, study, uri)
-    return build_report(sweep, output, uri, experiment=experiment, with_model=with_model)
+    return build_report(
+        sweep, output, uri, experiment=experiment, with_model=with_model, trust_model=trust_model
+    )
 
 
 def log_sweep_report(

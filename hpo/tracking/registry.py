@@ -1,10 +1,11 @@
 """The MLflow model registry: model URIs, registered versions and aliases, model loading.
 
 Promotion, export, serving and prediction all start from a model URI; this module checks a
-URI and finds its run, loads the model, and writes registry entries. Unknown models,
-versions, aliases and runs become one-line `UserInputError`s (exit 2) before anything is
-written, so a typo never leaves the registry half-changed. Run reads (the lineage of a
-trial, artifacts) come from reads.RunReads, small run writes from runs.RunUpdates.
+URI and finds its run, loads the model (only after model_safety.py accepted its MLmodel),
+and writes registry entries. Unknown models, versions, aliases and runs become one-line
+`UserInputError`s (exit 2) before anything is written, so a typo never leaves the registry
+half-changed. Run reads (the lineage of a trial, artifacts) come from reads.RunReads, small
+run writes from runs.RunUpdates.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 
 from hpo.errors import UserInputError, first_line
+from hpo.tracking.model_safety import checked_copy, require_keras
 from hpo.tracking.reads import RunReads, mlflow_client
 from hpo.tracking.runs import RunUpdates
 from hpo.tracking.schema import MODEL_ARTIFACT
@@ -160,24 +162,34 @@ class Registry(RunReads, RunUpdates):
 
     # ------------------------------------------------------------------ loading
 
-    def load_keras(self, uri: str) -> Any:
-        """The Keras model itself (export and evaluation need layers, not a pyfunc)."""
+    def checked_copy(self, uri: str, *, trust_model: bool = False) -> tuple[Path, dict[str, Any]]:
+        """The local copy of the model that passed the safety check, and its MLmodel."""
+        return checked_copy(uri, with_driver(self.uri), trust_model=trust_model)
+
+    def load_keras(self, uri: str, *, trust_model: bool = False) -> Any:
+        """The Keras model itself (export and evaluation need layers, not a pyfunc), loaded
+        with Keras' safe_mode on, trusted or not: `--trust-model` lets an MLmodel's loader
+        run, never the Python bytecode of a Lambda layer in the .keras file."""
         import mlflow.keras
 
+        local, mlmodel = self.checked_copy(uri, trust_model=trust_model)
+        require_keras(mlmodel, uri)
         try:
-            return mlflow.keras.load_model(uri)
-        except MlflowException as err:
+            return mlflow.keras.load_model(str(local), load_model_kwargs={"safe_mode": True})
+        except (MlflowException, ValueError, OSError) as err:
             raise UserInputError(
                 f"cannot load a Keras model: {first_line(err)}", field=uri
             ) from None
 
-    def load_pyfunc(self, uri: str) -> Any:
-        """The pyfunc model: the same object MLflow's scoring server calls."""
+    def load_pyfunc(self, uri: str, *, trust_model: bool = False) -> Any:
+        """The pyfunc model: the same object MLflow's scoring server calls (its Keras loader
+        uses Keras' default safe_mode)."""
         import mlflow.pyfunc
 
+        local, _ = self.checked_copy(uri, trust_model=trust_model)
         try:
-            return mlflow.pyfunc.load_model(uri)
-        except MlflowException as err:
+            return mlflow.pyfunc.load_model(str(local))
+        except (MlflowException, ValueError, OSError) as err:
             raise UserInputError(f"cannot load the model: {first_line(err)}", field=uri) from None
 
     def log_card(self, run_id: str, folder: str) -> str:

@@ -112,8 +112,10 @@ def export_model(
     max_abs_diff: float | None = None,
     min_agreement: float | None = None,
     tracking_uri: str | None = None,
+    trust_model: bool = False,
 ) -> ExportResult:
-    """Write the export, then judge it against the original on the validation rows."""
+    """Write the export, then judge it against the original on the validation rows (the
+    model is loaded only if it is a plain Keras model, or the user trusts it)."""
     import numpy as np
 
     from hpo.deploy.export.parity import failure_message, measure
@@ -137,7 +139,7 @@ def export_model(
             f"{fmt} export of a text model (string input) is not supported; use {takes_text}",
             field="--format",
         )
-    model = registry.load_keras(ref.uri)
+    model = registry.load_keras(ref.uri, trust_model=trust_model)
     x_val = np.asarray(data.x_val, dtype=np.float32)
     original = predict_proba(model, x_val)
 

@@ -20,7 +20,7 @@ def _write(model: Any, output: Path, quantize: str, x_train: np.ndarray) -> Pred
     import keras
 
     model.save(output)
-    loaded = keras.saving.load_model(output, compile=False)
+    loaded = keras.saving.load_model(output, compile=False, safe_mode=True)
     return lambda x: loaded(x, training=False)
 
 
