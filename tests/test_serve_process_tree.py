@@ -47,7 +47,7 @@ time.sleep(600)
 """
 SUPERVISOR = """
 import sys
-from hpo.deploy.child_process import run_child
+from hpo.child_process import run_child
 sys.exit(run_child([sys.executable, "-c", {script!r}], {{}}))
 """
 

@@ -3,7 +3,7 @@
 The store URI, password and all, reaches `mlflow server` through its environment, never its
 command line (which `ps` shows every user of the machine); what hpo prints, and what the
 server prints through it, has the password masked. The server runs in a process group of
-its own that is stopped as a whole (hpo/cli/process_group.py), and starts only what browsing
+its own that is stopped as a whole (hpo/child_process.py), and starts only what browsing
 needs: one web worker, no job runner, no telemetry. It prints the direct link to the newest
 sweep's runs: MLflow 3 otherwise opens an experiment on its GenAI overview (an empty traces
 page).
@@ -12,7 +12,6 @@ page).
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
 import click
@@ -40,7 +39,7 @@ BROWSING_ONLY = {
 @friendly_errors()
 def ui(port: int, tracking_uri: str | None) -> None:
     """Open the MLflow UI on the same backend, bound to 127.0.0.1."""
-    from hpo.cli.process_group import process_group
+    from hpo.child_process import child_process, port_free
     from hpo.tracking.rest import wait_until_up
     from hpo.tracking.store import DEFAULT_TRACKING_URI, resolve_tracking_uri
     from hpo.urls import mask_secrets, mask_url
@@ -51,11 +50,12 @@ def ui(port: int, tracking_uri: str | None) -> None:
             f"{mask_url(uri)} is an MLflow server: it serves the UI itself, open it in a browser",
             field="--tracking-uri",
         )
-    if not _port_free(port):
+    if not port_free(HOST, port):
         raise UserInputError(f"port {port} on {HOST} is in use", field="--port")
     base = f"http://{HOST}:{port}"
     click.echo(f"hpo: MLflow UI for {mask_url(uri)} at {base} (Ctrl-C to stop)", err=True)
-    with process_group(_command(port), _environment(uri), filter_output=mask_secrets) as server:
+    command, env = _command(port), _environment(uri)
+    with child_process(command, env, filter_output=mask_secrets, grace_s=5.0) as server:
         if wait_until_up(base, alive=lambda: server.poll() is None):
             _point_at_newest_sweep(base, default_store=uri == DEFAULT_TRACKING_URI)
         code = server.wait()
@@ -81,15 +81,6 @@ def _environment(uri: str) -> dict[str, str]:
     from hpo.urls import with_driver
 
     return {**os.environ, **BROWSING_ONLY, "MLFLOW_BACKEND_STORE_URI": with_driver(uri)}
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
 
 
 def _point_at_newest_sweep(base: str, *, default_store: bool) -> None:

@@ -13,7 +13,6 @@ import contextlib
 import io
 import math
 import os
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +21,6 @@ from typing import Any
 import numpy as np
 
 from hpo.errors import UserInputError, first_line
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def serve_command(
@@ -74,13 +64,13 @@ def serve(
     """Check the URI, the model and the port, then run MLflow's scoring server on the checked
     local copy until it exits or hpo is stopped (SIGINT, SIGTERM, SIGHUP), when its whole
     process tree is stopped too. Returns the exit code."""
-    from hpo.deploy.child_process import run_child
+    from hpo.child_process import port_free, run_child
     from hpo.tracking.registry import Registry
 
     registry = Registry(tracking_uri)
     registry.resolve(model_uri)
     local, _ = registry.checked_copy(model_uri, trust_model=trust_model)
-    if not _port_free(host, port):
+    if not port_free(host, port):
         raise UserInputError(f"port {port} on {host} is in use", field="--port")
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"hpo: warning: serving on {host}: reachable from other machines", file=sys.stderr)
