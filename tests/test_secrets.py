@@ -146,10 +146,11 @@ def test_an_unreachable_tracking_server_is_one_masked_line(cli, password: str) -
     done = cli("trials", "tiny", "--tracking-uri", uri, env=NO_RETRIES)
     assert done.returncode == 1
     line = _one_error_line(done)
-    assert line == (
+    assert line.startswith(
         f"hpo: error: cannot reach the MLflow tracking server http://alice:***@127.0.0.1:{port}/ "
-        "(connection refused): is it running, and is --tracking-uri right?"
+        "(connection refused; gave up after "
     )
+    assert line.endswith("): is it running, and is --tracking-uri right?")
 
 
 def test_hpo_run_with_an_unreachable_tracking_server_is_one_masked_line(cli, write_config):

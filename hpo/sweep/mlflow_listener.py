@@ -28,7 +28,7 @@ from hpo.sweep.signals import StopSignals
 from hpo.sweep.summary import Standing
 from hpo.sweep.trial_runs import TrialRuns
 from hpo.tracking import schema
-from hpo.tracking.retry import TrackingUnavailable, reason
+from hpo.tracking.retry import TrackingUnavailable, reason, retrying_of
 from hpo.tracking.runs import Tracker
 from hpo.trial.task import TrialResult
 from hpo.urls import mask_secrets, mask_url
@@ -78,7 +78,8 @@ class MlflowListener(SweepListener):
         listener = None
         with StopSignals() as stop:
             tracker = connect()  # a new SQLite store creates its tables now
-            experiment_id = tracker.experiment_id(exp.experiment_name)
+            with retrying_of(tracker.client).first_contact():
+                experiment_id = tracker.experiment_id(exp.experiment_name)
             assert experiment_id is not None
             if stop.received is None:
                 run_id, resumed = _join_sweep(tracker, ledger, checked, storage, experiment_id)

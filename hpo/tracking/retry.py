@@ -17,7 +17,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hpo.errors import HpoError, first_line
@@ -135,6 +136,22 @@ class RetryingClient:
 
         return call
 
+    @contextmanager
+    def first_contact(self, backoff: Backoff = READ_BACKOFF) -> Iterator[None]:
+        """A short, quiet patience for a sweep's first calls: a store that was never there is
+        a wrong URI more often than an outage, and the user should hear so in seconds."""
+        kept = self.backoff, self.notify
+        self.backoff = Backoff(
+            patience_s=min(backoff.patience_s, kept[0].patience_s),
+            first_s=backoff.first_s,
+            max_s=backoff.max_s,
+        )
+        self.notify = None
+        try:
+            yield
+        finally:
+            self.backoff, self.notify = kept
+
     def call(self, what: str, function: Callable[[], T]) -> T:
         """`function()`, retried while MLflow is unavailable; `TrackingUnavailable` after."""
         started = time.monotonic()
@@ -148,10 +165,15 @@ class RetryingClient:
                 self._warned = True
 
         def gone(err: Exception) -> TrackingUnavailable:
-            waited = time.monotonic() - started
+            waited = f"gave up after {time.monotonic() - started:.0f} s ({what})"
+            if self.where.startswith(("http:", "https:")):
+                return TrackingUnavailable(
+                    f"cannot reach the MLflow tracking server {self.where} ({reason(err)}; "
+                    f"{waited}): is it running, and is --tracking-uri right?"
+                )
             return TrackingUnavailable(
-                f"MLflow at {self.where} is unavailable ({reason(err)}); gave up after "
-                f"{waited:.0f} s ({what})"
+                f"the MLflow tracking store {self.where} is unavailable ({reason(err)}; "
+                f"{waited}): is another process holding it?"
             )
 
         result = retry(
