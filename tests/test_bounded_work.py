@@ -26,6 +26,18 @@ def _with_params(**params: object) -> dict:
     return config
 
 
+def _layered_grid(config: dict) -> dict:
+    """Up to 6 layers of 57 unit values each: 57 + 57**4 + 57**6 grid candidates."""
+    config["search_space"] = {"params": {"batch_size": 64, "learning_rate": 0.01}}
+    config["search_space"]["layers"] = {
+        "n_layers": {
+            "count": {"low": 1, "high": 6},
+            "per_layer": {"units": {"type": "int", "low": 8, "high": 64, "grid_points": 100}},
+        }
+    }
+    return config
+
+
 def test_condition_on_a_huge_int_range_is_checked_by_arithmetic(cli, write_config, workdir):
     path = write_config(
         _with_params(
@@ -82,14 +94,7 @@ def test_a_tera_grid_is_sized_in_well_under_a_second() -> None:
 
 
 def test_validate_states_the_grid_size_and_the_budget_cut(cli, write_config, workdir) -> None:
-    config = tiny_experiment(**{"strategy.name": "grid"})
-    config["search_space"] = {"params": {"batch_size": 64, "learning_rate": 0.01}}
-    config["search_space"]["layers"] = {
-        "n_layers": {
-            "count": {"low": 1, "high": 6},
-            "per_layer": {"units": {"type": "int", "low": 8, "high": 64, "grid_points": 100}},
-        }
-    }
+    config = _layered_grid(tiny_experiment(**{"strategy.name": "grid"}))
     path = write_config(config)
     done = cli("validate", str(path), timeout=60)
     assert done.returncode == 0, done.stderr
@@ -219,14 +224,7 @@ def test_non_finite_search_space_values_are_refused(cli, write_config, workdir, 
 def test_compare_refuses_a_grid_it_would_run_in_full_for_days(cli, write_config, workdir):
     """`hpo compare` runs a grid in full: a 57**6-candidate grid is refused before anything is
     written (no MLflow store, no ledger), not started."""
-    config = tiny_experiment()
-    config["search_space"] = {"params": {"batch_size": 64, "learning_rate": 0.01}}
-    config["search_space"]["layers"] = {
-        "n_layers": {
-            "count": {"low": 1, "high": 6},
-            "per_layer": {"units": {"type": "int", "low": 8, "high": 64, "grid_points": 100}},
-        }
-    }
+    config = _layered_grid(tiny_experiment())
     path = write_config(config)
     started = time.perf_counter()
     done = cli("compare", str(path), "--strategies", "random,grid", "--trials", "2", timeout=60)
