@@ -87,7 +87,8 @@ def test_mlflow_locked_mid_sweep_loses_nothing_and_the_resume_makes_both_stores_
     assert sweep.returncode == 1, stderr
     assert "Traceback" not in stderr, stderr
     lines = stderr.strip().splitlines()
-    assert lines[-1].startswith("hpo: error: the MLflow tracking store sqlite:///mlflow.db is unavailable")
+    store = "sqlite:///mlflow.db"
+    assert lines[-1].startswith(f"hpo: error: the MLflow tracking store {store} is unavailable")
     assert "database is locked" in lines[-1]
     pending = workdir / ".hpo-pending" / "s"
     warnings = [line for line in lines if str(pending) in line]

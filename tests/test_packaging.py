@@ -156,7 +156,8 @@ def _pytest(test_file: Path, ci: bool, blocked: str = "") -> subprocess.Complete
     """Collect and run `test_file` in a fresh interpreter where `blocked` cannot be imported."""
     code = (
         f"import sys\nsys.modules.update(dict.fromkeys({blocked.split()!r}))\nimport pytest\n"
-        f"sys.exit(pytest.main(['-q', '-rs', '-p', 'no:cacheprovider', {str(test_file)!r}]))\n"
+        f"sys.exit(pytest.main(['-q', '-rs', '-p', 'no:cacheprovider', '-o', 'addopts=',"
+        f" {str(test_file)!r}]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true" if ci else ""}
     return subprocess.run(
