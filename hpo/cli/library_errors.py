@@ -10,10 +10,9 @@ starts without them and a command that never loaded them cannot meet their error
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from hpo.errors import first_line
+from hpo.errors import cause_chain, class_names, first_line, network_reason
 from hpo.urls import mask_secrets
 
 MLFLOW_ERROR = "mlflow.exceptions.MlflowException"
@@ -47,22 +46,6 @@ SOCKET_ERRORS = frozenset(
 )
 # MLflow's REST client: "API request to http://host/api/2.0/... failed with exception ..."
 _API_REQUEST = re.compile(r"API request to ([^\n]+?)/(?:ajax-)?api/\S* failed with exception")
-_REASONS = (  # what the network said, in the words of the fix
-    (("connection refused",), "connection refused"),
-    (
-        (
-            "name or service not known",
-            "nodename nor servname",
-            "temporary failure in name resolution",
-            "failed to resolve",
-            "getaddrinfo failed",
-        ),
-        "unknown host",
-    ),
-    (("timed out", "timeout"), "timed out"),
-    (("no route to host", "network is unreachable"), "no route to host"),
-    (("connection reset", "remote end closed", "connection aborted"), "connection dropped"),
-)
 _BAD_INPUT_CODES = frozenset(
     {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS"}
 )
@@ -79,8 +62,8 @@ class Described:
 
 def describe(err: BaseException) -> Described | None:
     """A library error as one masked line, or None for anything else (a bug: traceback)."""
-    chain = list(_chain(err))
-    names = set().union(*(_class_names(e) for e in chain))
+    chain = list(cause_chain(err))
+    names = set().union(*(class_names(e) for e in chain))
     text = "\n".join(str(e) for e in chain)
     request = _API_REQUEST.search(text)
     if names & NETWORK_ERRORS or request:
@@ -103,31 +86,13 @@ def describe(err: BaseException) -> Described | None:
     return None
 
 
-def _chain(err: BaseException) -> Iterator[BaseException]:
-    """The error and its causes (explicit or implicit), each once."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _class_names(err: BaseException) -> set[str]:
-    return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(err).__mro__}
-
-
 def _network_reason(text: str) -> str:
-    lowered = text.lower()
-    for needles, reason in _REASONS:
-        if any(needle in lowered for needle in needles):
-            return reason
-    return "connection failed"
+    return network_reason(text) or "connection failed"
 
 
 def _database_message(chain: list[BaseException], mlflow: bool) -> str:
     what = "the MLflow tracking database" if mlflow else "the database"
-    deepest = next((e for e in reversed(chain) if _class_names(e) & DATABASE_ERRORS), chain[-1])
+    deepest = next((e for e in reversed(chain) if class_names(e) & DATABASE_ERRORS), chain[-1])
     driver = getattr(deepest, "orig", None) or deepest  # SQLAlchemy keeps the driver's error
     reason = first_line(driver, limit=200)
     if "locked" in reason.lower():
@@ -143,7 +108,7 @@ def _database_message(chain: list[BaseException], mlflow: bool) -> str:
 
 
 def _mlflow_error(chain: list[BaseException]) -> BaseException:
-    return next(e for e in chain if MLFLOW_ERROR in _class_names(e))
+    return next(e for e in chain if MLFLOW_ERROR in class_names(e))
 
 
 def _mlflow_message(chain: list[BaseException]) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from hpo.errors import HpoError, first_line
+from hpo.errors import HpoError, cause_chain, class_names, first_line, network_reason
 from hpo.retry import Backoff, retry
 from hpo.urls import mask_secrets, mask_url
 
@@ -54,13 +54,6 @@ _TRANSIENT_CLASSES = frozenset(
     }
 )
 _SERVER_ERROR = re.compile(r"failed with error code (5\d\d|429)\b")
-_REASONS = (  # what MLflow's long messages come down to
-    (("database is locked",), "database is locked"),
-    (("connection refused",), "connection refused"),
-    (("name or service not known", "failed to resolve", "name resolution"), "unknown host"),
-    (("connection reset", "remote end closed", "connection aborted"), "connection dropped"),
-    (("timed out", "read timeout"), "timed out"),
-)
 
 
 class TrackingUnavailable(HpoError):
@@ -73,12 +66,8 @@ def is_transient(err: BaseException) -> bool:
     """A lost connection, a 5xx or 429 answer, or a locked database (in the cause chain)."""
     if isinstance(err, TrackingUnavailable):
         return False  # a nested call already waited its patience
-    seen: set[int] = set()
-    cause: BaseException | None = err
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        names = {f"{c.__module__}.{c.__qualname__}" for c in type(cause).__mro__}
-        if names & _TRANSIENT_CLASSES:
+    for cause in cause_chain(err):
+        if class_names(cause) & _TRANSIENT_CLASSES:
             return True
         if getattr(cause, "error_code", None) in _TRANSIENT_CODES:
             return True
@@ -89,16 +78,16 @@ def is_transient(err: BaseException) -> bool:
         text = str(cause)
         if "database is locked" in text or _SERVER_ERROR.search(text):
             return True
-        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
     return False
 
 
 def reason(err: BaseException) -> str:
     """What went wrong, in a few words when it is a known outage, else one masked line."""
-    text = str(err).lower()
-    for needles, short in _REASONS:
-        if any(needle in text for needle in needles):
-            return short
+    if "database is locked" in str(err).lower():
+        return "database is locked"
+    short = network_reason(str(err))
+    if short is not None:
+        return short
     server = _SERVER_ERROR.search(str(err))
     if server:
         return f"HTTP {server.group(1)}"
