@@ -19,6 +19,7 @@ from hpo.errors import first_line
 from hpo.metrics import classification_metrics
 from hpo.trial.predict import predict_labels
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
+from hpo.trial.validation import EpochPredictions, validation_callback
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:
@@ -62,7 +63,14 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
         result.build_seconds = time.perf_counter() - started
 
         budget = experiment.budget
-        callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]
+        # val_loss/val_accuracy from one inference pass per epoch, before anything reads them
+        # (hpo/trial/validation.py: `validation_data=` traces an evaluate function per model)
+        callbacks: list[Any] = [
+            keras.callbacks.TerminateOnNaN(),
+            validation_callback(
+                inputs.predictions or EpochPredictions(dataset.x_val), dataset.y_val
+            ),
+        ]
         if budget.early_stopping_patience:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
@@ -76,7 +84,6 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
         history = model.fit(
             dataset.x_train,
             dataset.y_train,
-            validation_data=(dataset.x_val, dataset.y_val),
             epochs=budget.epochs,
             batch_size=int(params.get("batch_size", budget.batch_size)),
             callbacks=callbacks,

@@ -25,7 +25,9 @@ from sklearn.model_selection import GridSearchCV, PredefinedSplit, StratifiedKFo
 
 from hpo.errors import first_line
 from hpo.metrics import METRIC_NAMES
+from hpo.trial.predict import predict_proba
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
+from hpo.trial.validation import epoch_metrics
 
 
 class HpoKerasClassifier(KerasClassifier):
@@ -73,9 +75,9 @@ class EpochRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         record = _records[-1]
         record["loss"].append(float((logs or {}).get("loss", math.nan)))
-        if _validation:
-            val = self.model.evaluate(_validation["x"], _validation["y"], verbose=0)
-            record["val_loss"].append(float(val[0] if isinstance(val, list) else val))
+        if _validation:  # one inference pass, not a traced evaluate (hpo/trial/validation.py)
+            probs = predict_proba(self.model, _validation["x"])
+            record["val_loss"].append(epoch_metrics(self.model, probs, _validation["y"])["val_loss"])
 
 
 def _scorers(average: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from hpo.config.experiment import Experiment
     from hpo.data.dataset import Dataset
+    from hpo.trial.validation import EpochPredictions
 
 
 class TrialFailed(Exception):
@@ -66,6 +67,9 @@ class TrialInputs:
     seed: int
     builder: Callable[..., Any]  # the model family's builder, loaded once per process
     callbacks: list[Any]  # per-epoch Keras callbacks (pruning)
+    # the validation split's predictions after each epoch, shared by validation and pruning
+    # (None: the pipeline makes its own)
+    predictions: EpochPredictions | None = None
 
 
 @dataclass(frozen=True)

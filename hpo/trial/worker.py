@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpo.config.experiment import Experiment
 from hpo.config.selection import is_better
@@ -32,6 +32,9 @@ from hpo.trial.task import (
     TrialTask,
 )
 from hpo.urls import mask_log_records
+
+if TYPE_CHECKING:
+    from hpo.trial.validation import EpochPredictions
 
 # this process's set-up, filled once by init_worker
 _state: dict[str, Any] = {}
@@ -92,13 +95,18 @@ def run_task(task: TrialTask) -> TrialResult:
         return TrialResult(state="FAIL", error=_state["init_error"])
     experiment: Experiment = _state["experiment"]
     dataset: Dataset = _state["dataset"]
-    reporter = _epoch_reporter(experiment, dataset, task)
+    from hpo.trial.validation import EpochPredictions
+
+    predictions = EpochPredictions(dataset.x_val)
+    reporter = _epoch_reporter(experiment, dataset, task, predictions)
     callbacks: list[Any] = []
     if reporter is not None:
         from hpo.trial.pruning import keras_callback
 
         callbacks.append(keras_callback(reporter))
-    inputs = TrialInputs(experiment, dataset, task.params, task.seed, _state["builder"], callbacks)
+    inputs = TrialInputs(
+        experiment, dataset, task.params, task.seed, _state["builder"], callbacks, predictions
+    )
     result, model = train(task.runner, inputs)
     if reporter is not None and reporter.pruned_epoch is not None and result.state != "FAIL":
         result.state = "PRUNED"
@@ -136,7 +144,9 @@ def train(runner: TrialRunner, inputs: TrialInputs) -> Trained:
     raise TypeError(f"unknown trial runner {runner!r}")
 
 
-def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -> Any:
+def _epoch_reporter(
+    experiment: Experiment, dataset: Dataset, task: TrialTask, predictions: EpochPredictions
+) -> Any:
     """A pruning reporter for this trial, or None when the sweep does not prune."""
     if experiment.strategy.pruner == "none" or task.trial_id is None:
         return None
@@ -144,7 +154,6 @@ def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -
 
     from hpo.study._optuna_private import running_trial
     from hpo.study.storage import make_storage
-    from hpo.trial.predict import predict_labels
     from hpo.trial.pruning import EpochReporter, make_pruner
 
     if "study" not in _state:
@@ -166,7 +175,7 @@ def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -
     trial = running_trial(_state["study"], task.trial_id)
     return EpochReporter(
         trial,
-        lambda model: predict_labels(model, dataset.x_val),
+        predictions.labels,  # the validation callback's pass of this epoch, not a second one
         dataset.x_val,
         dataset.y_val,
         experiment.primary.metric,
