@@ -81,17 +81,25 @@ def test_the_worker_runs_the_tasks_runner_whatever_the_strategy(
     )
     monkeypatch.setattr(pipeline, "train_and_evaluate", keras_fit)
     experiment = Experiment.model_validate(tiny_experiment(**{"strategy.name": "grid"}))
-    state = {"experiment": experiment, "dataset": None, "builder": print}
+    dataset = types.SimpleNamespace(x_val=None)  # the runners are stand-ins: no data needed
+    state = {"experiment": experiment, "dataset": dataset, "builder": print}
     monkeypatch.setattr(worker, "_state", state)
 
     keras_task = TrialTask(4, {"units": 8}, 11, None, False)  # a grid experiment, yet KerasFit
     assert worker.run_task(keras_task).metrics == {"f1": 0.5}
     cv_task = TrialTask(5, {"units": 16}, 12, None, False, runner=SklearnCV(cv=3, n_jobs=2))
     assert worker.run_task(cv_task).metrics == {"f1": 0.25}
-    assert calls == [
-        ("keras", TrialInputs(experiment, None, {"units": 8}, 11, print, [])),  # type: ignore[arg-type]
-        ("sklearn", ({"units": 16}, 3, 2)),
-    ]
+    (kind, inputs), second = calls
+    assert kind == "keras"
+    assert (inputs.experiment, inputs.dataset, inputs.params, inputs.seed) == (
+        experiment,
+        dataset,
+        {"units": 8},
+        11,
+    )
+    assert (inputs.builder, inputs.callbacks) == (print, [])
+    assert inputs.predictions is not None  # one validation pass, shared with the pruner
+    assert second == ("sklearn", ({"units": 16}, 3, 2))
 
 
 def test_nothing_outside_search_and_trial_tests_a_strategys_name() -> None:
