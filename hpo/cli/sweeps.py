@@ -98,23 +98,28 @@ def run(
             "seed": seed,
         }
     )
-    checked = check(experiment, source=config)
-    queued = load_enqueued(enqueue, checked.space) if enqueue else []
+    # TensorFlow starts in the training processes now, while the rest is checked and set up
+    from hpo.sweep.pool import early_training_processes
 
-    # the sweep machinery (MLflow, Optuna) loads only once the input is known to be good
-    from hpo.sweep.setup import SweepOptions, default_study_name
-    from hpo.tracking.store import resolve_tracking_uri
+    with early_training_processes(experiment, workers) as early:
+        checked = check(experiment, source=config)
+        queued = load_enqueued(enqueue, checked.space) if enqueue else []
 
-    options = SweepOptions(
-        study=study or default_study_name(experiment.name),
-        tracking_uri=resolve_tracking_uri(tracking_uri, experiment.tracking.uri),
-        storage=storage,
-        workers=workers,
-        enqueue=queued,
-        db_patience_s=db_patience,
-        allow_strategy_change=allow_strategy_change,
-    )
-    summary = run_with_progress(checked, options, quiet=quiet)
+        # the sweep machinery (MLflow, Optuna) loads only once the input is known to be good
+        from hpo.sweep.setup import SweepOptions, default_study_name
+        from hpo.tracking.store import resolve_tracking_uri
+
+        options = SweepOptions(
+            study=study or default_study_name(experiment.name),
+            tracking_uri=resolve_tracking_uri(tracking_uri, experiment.tracking.uri),
+            storage=storage,
+            workers=workers,
+            enqueue=queued,
+            db_patience_s=db_patience,
+            allow_strategy_change=allow_strategy_change,
+            early=early,
+        )
+        summary = run_with_progress(checked, options, quiet=quiet)
     if experiment.tracking.report and not no_report:
         from hpo.cli.reports import auto_report
 

@@ -95,23 +95,28 @@ def worker(
     )
     uri = resolve_tracking_uri(tracking_uri, experiment.tracking.uri)
     _check_urls(storage, uri)
-    checked = check(experiment, source=config)
+    # TensorFlow starts in the training process now, while the rest is checked and set up
+    from hpo.sweep.pool import early_training_processes
 
-    from hpo.study.heartbeat import Heartbeat
-    from hpo.sweep.setup import SweepOptions
+    with early_training_processes(experiment, 1, threads) as early:
+        checked = check(experiment, source=config)
 
-    options = SweepOptions(
-        study=study,
-        tracking_uri=uri,
-        storage=storage,
-        workers=1,
-        heartbeat=Heartbeat(interval_s=heartbeat, grace_s=grace, retries=retries),
-        joined=True,
-        threads=threads,
-        db_patience_s=db_patience,
-        allow_strategy_change=allow_strategy_change,
-    )
-    summary = run_with_progress(checked, options, quiet=quiet)
+        from hpo.study.heartbeat import Heartbeat
+        from hpo.sweep.setup import SweepOptions
+
+        options = SweepOptions(
+            study=study,
+            tracking_uri=uri,
+            storage=storage,
+            workers=1,
+            heartbeat=Heartbeat(interval_s=heartbeat, grace_s=grace, retries=retries),
+            joined=True,
+            threads=threads,
+            db_patience_s=db_patience,
+            allow_strategy_change=allow_strategy_change,
+            early=early,
+        )
+        summary = run_with_progress(checked, options, quiet=quiet)
     if as_json:
         echo_json({**summary.to_json(), "worker_trials": summary.new_trials})
     else:

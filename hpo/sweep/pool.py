@@ -26,12 +26,14 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset
+from hpo.sweep.threads import threads_per_process
 from hpo.trial.task import LedgerRef, TrialResult, TrialTask
-from hpo.trial.worker import init_worker, run_task, warm_up
+from hpo.trial.worker import configure, init_worker, run_task, warm_up
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -75,6 +77,68 @@ def _sigint_ignored_by_children() -> Iterator[None]:
         multiprocessing.util.spawnv_passfds = spawn
 
 
+# a process's first task, run before any trial: (function, arguments)
+ReadyTask = tuple[Callable[..., int], tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class StartedProcess:
+    """A training process spawned ahead of its pool (`since`: when, for its start-up time)."""
+
+    pool: ProcessPoolExecutor
+    since: float
+
+
+def _single_process_pool(
+    initializer: Callable[..., None], initargs: tuple[Any, ...]
+) -> ProcessPoolExecutor:
+    # children inherit the environment at spawn; set here, TensorFlow's C++ logs stay quiet
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=initializer,
+        initargs=initargs,
+    )
+
+
+def _spawn(threads: int) -> StartedProcess:
+    pool = _single_process_pool(init_worker, (threads,))
+    since = time.monotonic()
+    with _sigint_ignored_by_children():
+        pool.submit(warm_up)  # the process is spawned (and imports TensorFlow) now
+    return StartedProcess(pool, since)
+
+
+@dataclass
+class EarlyStart:
+    """Training processes started before the sweep exists, for `TrialExecutor` to adopt."""
+
+    threads: int
+    processes: list[StartedProcess] = field(default_factory=list)
+
+    def take(self) -> list[StartedProcess]:
+        taken, self.processes = self.processes, []
+        return taken
+
+
+@contextmanager
+def early_training_processes(
+    experiment: Experiment, workers: int, threads: int | None = None
+) -> Iterator[EarlyStart]:
+    """Spawn the sweep's training processes first, so TensorFlow's start-up (4-6 s) runs
+    while this process checks the experiment, loads the data and opens the ledger and
+    MLflow (the time to the first trial is the longer of the two, not their sum). What no
+    sweep adopted is stopped on the way out (bad input, Ctrl-C)."""
+    early = EarlyStart(threads or threads_per_process(experiment, workers))
+    try:
+        early.processes = [_spawn(early.threads) for _ in range(workers)]
+        yield early
+    finally:
+        for started in early.take():
+            _stop(started.pool)
+
+
 class _TasksLeft(Protocol):
     tasks_left: int | None
 
@@ -93,25 +157,34 @@ class _Slot:
         start: Callable[[], ProcessPoolExecutor],
         recycle_after: int,
         budget: _TasksLeft | None = None,
+        *,
+        ready_task: ReadyTask = (warm_up, ()),
+        first: StartedProcess | None = None,
     ):
         self._start = start
         self.recycle_after = recycle_after
         self._budget = budget
+        self._ready_task = ready_task
         self.warm_seconds: float | None = None  # how long the last process took to start
         self.task_seconds: deque[float] = deque(maxlen=9)  # the latest tasks' durations
-        self.pool, self.ready = self._warm()
+        self.pool, self.ready = self._warm(first)
         self.spare: ProcessPoolExecutor | None = None
         self.spare_ready: Future[int] | None = None  # the spare's pid once it is initialized
         self.used = 0  # tasks given to the current process
         self._futures: list[Future[Any]] = []
         self._draining: list[ProcessPoolExecutor] = []  # retired with tasks still queued
 
-    def _warm(self) -> tuple[ProcessPoolExecutor, Future[int]]:
-        """A new pool whose process starts (and runs the initializer) right now."""
-        pool = self._start()
+    def _warm(
+        self, started: StartedProcess | None = None
+    ) -> tuple[ProcessPoolExecutor, Future[int]]:
+        """A new pool whose process starts (and runs the initializer) right now, or one
+        started earlier; its first task (`ready_task`) gives it what the sweep needs."""
+        since = time.monotonic() if started is None else started.since
+        pool = self._start() if started is None else started.pool
+        function, args = self._ready_task
         with _sigint_ignored_by_children():
-            ready = pool.submit(warm_up)  # the process is spawned here
-        ready.add_done_callback(self._timer(time.monotonic(), self._started))
+            ready = pool.submit(function, *args)  # a new pool's process is spawned here
+        ready.add_done_callback(self._timer(since, self._started))
         return pool, ready
 
     def _started(self, seconds: float) -> None:
@@ -198,25 +271,35 @@ class RecyclingPool:
         initializer: Callable[..., None],
         initargs: tuple[Any, ...],
         max_tasks: int | None = None,
+        *,
+        ready_task: ReadyTask = (warm_up, ()),
+        started: Sequence[StartedProcess] = (),
     ):
         self.workers = workers
         self.recycle_after = recycle_after
         self._initializer, self._initargs = initializer, initargs
+        self._ready_task = ready_task
+        self._started = list(started)  # processes spawned before the pool: the first slots
         # the most tasks the sweep can still submit (its trial budget): a process that can
         # take all of them needs no successor, so no spare is started for nothing
         self.tasks_left = max_tasks
         self.slots = self._new_slots()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=self._initializer,
-            initargs=self._initargs,
-        )
+        return _single_process_pool(self._initializer, self._initargs)
 
     def _new_slots(self) -> list[_Slot]:
-        return [_Slot(self._new_pool, self.recycle_after, self) for _ in range(self.workers)]
+        started, self._started = self._started, []  # adopted once; a restart starts anew
+        return [
+            _Slot(
+                self._new_pool,
+                self.recycle_after,
+                self,
+                ready_task=self._ready_task,
+                first=started[n] if n < len(started) else None,
+            )
+            for n in range(self.workers)
+        ]
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         if self.tasks_left is not None:
@@ -235,7 +318,8 @@ class RecyclingPool:
 
 class TrialExecutor:
     """The sweep's training processes: `workers` of them, recycled every `recycle_after`
-    trials without a pause."""
+    trials without a pause. Processes started early (`early_training_processes`) are
+    adopted as the first ones."""
 
     def __init__(
         self,
@@ -245,20 +329,19 @@ class TrialExecutor:
         workers: int,
         ledger: LedgerRef,
         threads: int | None = None,
+        early: EarlyStart | None = None,
     ):
         self.workers = workers
-        # children inherit the environment at spawn; set here, TensorFlow's C++ logs stay quiet
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        # each process gets its share of the cores (`hpo worker --threads` when several
-        # workers share one machine), so N processes do not oversubscribe the CPU
-        threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        # the processes start TensorFlow now, while MLflow is being set up
+        threads = early.threads if early else threads or threads_per_process(experiment, workers)
+        # the processes start TensorFlow now (or did already), while MLflow is being set up
         self._pool = RecyclingPool(
             workers,
             experiment.budget.recycle_after,
             init_worker,
-            (experiment.model_dump_json(), dataset, model_root, threads, ledger),
+            (threads,),
             max_tasks=experiment.budget.trials,
+            ready_task=(configure, (experiment.model_dump_json(), dataset, model_root, ledger)),
+            started=early.take() if early else (),
         )
 
     def submit(self, task: TrialTask) -> Future[TrialResult]:

@@ -30,7 +30,7 @@ from hpo.sweep.listeners import SweepListener
 from hpo.sweep.loop import Sweep
 from hpo.sweep.mlflow_listener import MlflowListener
 from hpo.sweep.pending import PendingFolder
-from hpo.sweep.pool import TrialExecutor
+from hpo.sweep.pool import EarlyStart, TrialExecutor
 from hpo.sweep.preflight import Checked
 from hpo.sweep.progress import ProgressHook, ProgressListener
 from hpo.sweep.resume import check_resume, study_record
@@ -65,6 +65,8 @@ class SweepOptions:
     db_patience_s: float = 120.0
     # resume a study with another strategy (or strategy options) than it was run with
     allow_strategy_change: bool = False
+    # training processes started before the sweep was set up (`early_training_processes`)
+    early: EarlyStart | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def open_sweep(
             options.workers,
             LedgerRef(options.storage, options.study),
             threads=options.threads,
+            early=options.early,
         )
         try:
             ledger = open_ledger(checked, options, notify)

@@ -77,7 +77,9 @@ class EpochRecorder(keras.callbacks.Callback):
         record["loss"].append(float((logs or {}).get("loss", math.nan)))
         if _validation:  # one inference pass, not a traced evaluate (hpo/trial/validation.py)
             probs = predict_proba(self.model, _validation["x"])
-            record["val_loss"].append(epoch_metrics(self.model, probs, _validation["y"])["val_loss"])
+            record["val_loss"].append(
+                epoch_metrics(self.model, probs, _validation["y"])["val_loss"]
+            )
 
 
 def _scorers(average: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The training process's side of the pool: set-up once, then one `TrialTask` at a time.
 
-`init_worker` runs once per process (TensorFlow imported, model builder loaded), so a
-process is "warm" before its first trial; `run_task` trains with the task's own runner and
+`init_worker` runs once per process (TensorFlow imported) and `configure`, its first task,
+hands it the sweep (experiment, data, model builder), so a process is "warm" before its
+first trial; `run_task` trains with the task's own runner and
 saves the model when it beats the task's threshold. The orchestrator side is
 hpo/sweep/pool.py; nothing here knows which strategy is running.
 """
@@ -36,14 +37,14 @@ from hpo.urls import mask_log_records
 if TYPE_CHECKING:
     from hpo.trial.validation import EpochPredictions
 
-# this process's set-up, filled once by init_worker
+# this process's set-up, filled by `configure`
 _state: dict[str, Any] = {}
 
 
-def init_worker(
-    experiment_json: str, dataset: Dataset, model_root: str, threads: int, ledger: LedgerRef
-) -> None:
-    """The pool's initializer: pay every start-up cost before the first trial."""
+def init_worker(threads: int) -> None:
+    """The pool's initializer: the process-wide start-up (TensorFlow, thread counts). It
+    needs nothing of the sweep, so the process can be spawned before the experiment is
+    checked and its data loaded (hpo.sweep.pool.early_training_processes)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
     mask_log_records()  # a library logging the ledger URL it failed on shows no password
     # stdout belongs to the CLI (`--json` prints exactly one object): Keras callbacks such
@@ -59,16 +60,24 @@ def init_worker(
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras  # noqa: F401  (imported now so the first trial does not pay for it)
 
-    from hpo.models import get_builder
     from hpo.tracking.saved_model import preload_model_saving
 
     preload_model_saving()
+
+
+def configure(experiment_json: str, dataset: Dataset, model_root: str, ledger: LedgerRef) -> int:
+    """The first task of every training process: the sweep's set-up (experiment, data,
+    model builder). Returns the process id once the process is ready for trials."""
+    from hpo.models import get_builder
+
     experiment = Experiment.model_validate_json(experiment_json)
+    _state.clear()
     _state.update(experiment=experiment, dataset=dataset, model_root=model_root, ledger=ledger)
     try:
         _state["builder"] = get_builder(experiment.model.builder)
     except Exception as err:  # reported by every trial instead of a dead pool
         _state["init_error"] = f"cannot load the model builder: {err}"
+    return os.getpid()
 
 
 @contextmanager

@@ -1,0 +1,71 @@
+"""Training processes start before the sweep is set up (time to the first trial): the pool
+adopts them, gives each the sweep with its first task, and bad input stops them."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from hpo.cli import main
+from hpo.sweep.pool import RecyclingPool, StartedProcess, _single_process_pool
+
+_configured: list[str] = []
+
+
+def _initializer(tag: str) -> None:
+    os.environ["HPO_TEST_EARLY"] = tag
+
+
+def _spawned() -> int:
+    return os.getpid()
+
+
+def _configure(sweep: str) -> int:
+    _configured.append(sweep)
+    return os.getpid()
+
+
+def _whoami() -> tuple[int, str | None, list[str]]:
+    return os.getpid(), os.environ.get("HPO_TEST_EARLY"), list(_configured)
+
+
+def test_the_pool_adopts_a_process_started_before_it_and_configures_it_first() -> None:
+    early = _single_process_pool(_initializer, ("early",))
+    early_pid = early.submit(_spawned).result(timeout=60)  # spawned ahead of the sweep
+    pool = RecyclingPool(
+        2,
+        5,
+        _initializer,
+        ("late",),
+        ready_task=(_configure, ("sweep-1",)),
+        started=[StartedProcess(early, time.monotonic())],
+    )
+    try:
+        adopted, fresh = pool.slots
+        assert adopted.ready.result(timeout=60) == early_pid  # the same process, configured
+        pid, tag, configured = pool.submit(_whoami).result(timeout=60)
+        assert (pid, tag, configured) == (early_pid, "early", ["sweep-1"])
+        # the second slot had nothing to adopt: a new process, configured the same way
+        fresh_pid = fresh.ready.result(timeout=60)
+        assert fresh_pid != early_pid
+        assert fresh.submit(_whoami).result(timeout=60) == (fresh_pid, "late", ["sweep-1"])
+    finally:
+        pool.kill()
+
+
+def test_bad_input_stops_the_training_processes_started_early(
+    write_config: Any, workdir: Path
+) -> None:
+    config = write_config(**{"data.source": "csv", "data.path": "missing.csv"})
+    before = set(multiprocessing.active_children())
+    result = CliRunner().invoke(main, ["run", str(config), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "missing.csv" in result.stderr
+    left = [p for p in multiprocessing.active_children() if p not in before and p.is_alive()]
+    assert left == []
+    assert not (workdir / "mlflow.db").exists()  # nothing was set up for a bad config
