@@ -58,6 +58,8 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
     type=click.IntRange(min=1),
     help="TensorFlow threads (default: all cores; give each of N workers on one machine cores/N).",
 )
+@options.devices_option
+@options.trials_per_device_option
 @options.count_option("--heartbeat", 10, "Seconds between heartbeats of a running trial.")
 @click.option(
     "--grace",
@@ -78,6 +80,8 @@ def worker(
     trials: int | None,
     epochs: int | None,
     threads: int | None,
+    devices: str,
+    trials_per_device: int,
     heartbeat: int,
     grace: int | None,
     retries: int,
@@ -100,18 +104,21 @@ def worker(
     from hpo.study.heartbeat import Heartbeat
     from hpo.sweep.setup import SweepOptions
 
-    options = SweepOptions(
+    sweep_options = SweepOptions(
         study=study,
         tracking_uri=uri,
         storage=storage,
-        workers=1,
+        # one training process per device and place (the CPU alone: one)
+        workers=options.workers_for(None, devices, trials_per_device),
+        devices=devices,
+        trials_per_device=trials_per_device,
         heartbeat=Heartbeat(interval_s=heartbeat, grace_s=grace, retries=retries),
         joined=True,
         threads=threads,
         db_patience_s=db_patience,
         allow_strategy_change=allow_strategy_change,
     )
-    summary = run_with_progress(checked, options, quiet=quiet)
+    summary = run_with_progress(checked, sweep_options, quiet=quiet)
     if as_json:
         echo_json({**summary.to_json(), "worker_trials": summary.new_trials})
     else:

@@ -179,6 +179,27 @@ class StrategyConfig(_Strict):
     pruner: PrunerName = "none"
 
 
+class NoImprovement(_Strict):
+    """Stop after `trials` trials in a row did not beat the best by more than `min_delta`."""
+
+    trials: int = Field(ge=1)
+    min_delta: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+
+class StopWhen(_Strict):
+    """Rules that end a sweep before its budget (hpo/sweep/stop_rules.py); any one stops it."""
+
+    no_improvement: NoImprovement | None = None
+    noise_aware: bool = False
+    min_trials: int = Field(default=10, ge=1, description="no rule stops before this many")
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> StopWhen:
+        if self.no_improvement is None and not self.noise_aware:
+            raise ValueError("name a rule: no_improvement: {trials: N} or noise_aware: true")
+        return self
+
+
 class Budget(_Strict):
     trials: int = Field(default=20, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
@@ -191,6 +212,20 @@ class Budget(_Strict):
     recycle_after: int = Field(
         default=50, ge=1, description="restart the training process after this many trials"
     )
+    stop_when: StopWhen | None = None
+    mixed_precision: bool = Field(
+        default=False, description="mixed_float16 on a GPU, mixed_bfloat16 on the CPU"
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_new(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave the newer keys out when unset, so older configs keep their hashes."""
+        data: dict[str, Any] = handler(self)
+        if data.get("stop_when") is None:
+            data.pop("stop_when", None)
+        if not data.get("mixed_precision"):
+            data.pop("mixed_precision", None)
+        return data
 
 
 class TrackingConfig(_Strict):

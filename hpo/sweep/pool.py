@@ -15,6 +15,7 @@ spare while the old process is retired. The worker-process side is hpo/trial/wor
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import multiprocessing.util
 import os
@@ -198,25 +199,32 @@ class RecyclingPool:
         initializer: Callable[..., None],
         initargs: tuple[Any, ...],
         max_tasks: int | None = None,
+        slot_initargs: Sequence[tuple[Any, ...]] = (),
     ):
         self.workers = workers
         self.recycle_after = recycle_after
         self._initializer, self._initargs = initializer, initargs
+        # per slot, appended to `initargs` (slot i's training processes: its device)
+        self._slot_initargs = slot_initargs
         # the most tasks the sweep can still submit (its trial budget): a process that can
         # take all of them needs no successor, so no spare is started for nothing
         self.tasks_left = max_tasks
         self.slots = self._new_slots()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
+    def _new_pool(self, slot: int = 0) -> ProcessPoolExecutor:
+        extra = self._slot_initargs[slot] if slot < len(self._slot_initargs) else ()
         return ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=self._initializer,
-            initargs=self._initargs,
+            initargs=(*self._initargs, *extra),
         )
 
     def _new_slots(self) -> list[_Slot]:
-        return [_Slot(self._new_pool, self.recycle_after, self) for _ in range(self.workers)]
+        return [
+            _Slot(functools.partial(self._new_pool, i), self.recycle_after, self)
+            for i in range(self.workers)
+        ]
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         if self.tasks_left is not None:
@@ -245,6 +253,7 @@ class TrialExecutor:
         workers: int,
         ledger: LedgerRef,
         threads: int | None = None,
+        device_envs: Sequence[dict[str, str]] = (),
     ):
         self.workers = workers
         # children inherit the environment at spawn; set here, TensorFlow's C++ logs stay quiet
@@ -259,6 +268,8 @@ class TrialExecutor:
             init_worker,
             (experiment.model_dump_json(), dataset, model_root, threads, ledger),
             max_tasks=experiment.budget.trials,
+            # each slot's processes pinned to its device (hpo/sweep/devices.py)
+            slot_initargs=[(env,) for env in device_envs],
         )
 
     def submit(self, task: TrialTask) -> Future[TrialResult]:

@@ -26,6 +26,7 @@ from hpo.study.heartbeat import Heartbeat
 from hpo.study.ledger import Ledger
 from hpo.study.retry import Backoff
 from hpo.study.storage import ledger_file
+from hpo.sweep.devices import assign, parse
 from hpo.sweep.listeners import SweepListener
 from hpo.sweep.loop import Sweep
 from hpo.sweep.mlflow_listener import MlflowListener
@@ -65,6 +66,9 @@ class SweepOptions:
     db_patience_s: float = 120.0
     # resume a study with another strategy (or strategy options) than it was run with
     allow_strategy_change: bool = False
+    # `--devices` (hpo/sweep/devices.py) and training processes per device
+    devices: str = "auto"
+    trials_per_device: int = 1
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,10 @@ def open_sweep(
             options.workers,
             LedgerRef(options.storage, options.study),
             threads=options.threads,
+            device_envs=[
+                d.env()
+                for d in assign(parse(options.devices), options.workers, options.trials_per_device)
+            ],
         )
         try:
             ledger = open_ledger(checked, options, notify)
