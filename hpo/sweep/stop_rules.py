@@ -134,7 +134,8 @@ def no_improvement(
     if best is None or since < patience:
         return None
     by = f" by more than {min_delta:g}" if min_delta else ""
-    return Stop(NO_IMPROVEMENT, f"{since} trials in a row did not improve the best ({best:g}){by}")
+    trials = "1 trial" if since == 1 else f"{since} trials in a row"
+    return Stop(NO_IMPROVEMENT, f"{trials} did not improve the best ({best:g}){by}")
 
 
 def noise(seen: Sequence[Point], maximize: bool) -> float | None:
