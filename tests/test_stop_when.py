@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from hpo.config.experiment import Experiment, StopWhen, _validate
+from hpo.config.experiment import Experiment, _validate
+from hpo.config.stop_when import StopWhen
 from hpo.errors import UserInputError
 from hpo.sweep.stop_rules import (
     NO_IMPROVEMENT,

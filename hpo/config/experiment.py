@@ -26,6 +26,7 @@ from pydantic import (
 from hpo.config import yaml_load
 from hpo.config.names import check_name
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
+from hpo.config.stop_when import StopWhen
 from hpo.errors import UserInputError, first_line
 from hpo.metrics import COMPARISONS, CostName, ScoreName, lower_is_better
 
@@ -177,27 +178,6 @@ class StrategyConfig(_Strict):
     name: str = "optuna-tpe"
     options: dict[str, Any] = Field(default_factory=dict)
     pruner: PrunerName = "none"
-
-
-class NoImprovement(_Strict):
-    """Stop after `trials` trials in a row did not beat the best by more than `min_delta`."""
-
-    trials: int = Field(ge=1)
-    min_delta: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-
-
-class StopWhen(_Strict):
-    """Rules that end a sweep before its budget (hpo/sweep/stop_rules.py); any one stops it."""
-
-    no_improvement: NoImprovement | None = None
-    noise_aware: bool = False
-    min_trials: int = Field(default=10, ge=1, description="no rule stops before this many")
-
-    @model_validator(mode="after")
-    def _some_rule(self) -> StopWhen:
-        if self.no_improvement is None and not self.noise_aware:
-            raise ValueError("name a rule: no_improvement: {trials: N} or noise_aware: true")
-        return self
 
 
 class Budget(_Strict):

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hpo.config.experiment import Experiment, StopWhen
+    from hpo.config.experiment import Experiment
+    from hpo.config.stop_when import StopWhen
     from hpo.study.ledger import LedgerTrial
 
 NO_IMPROVEMENT = "no_improvement"
