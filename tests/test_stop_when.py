@@ -64,12 +64,14 @@ def test_failed_and_pruned_trials_count_as_not_improving() -> None:
 
 
 def test_noise_aware_stops_when_the_expected_gain_is_below_the_noise() -> None:
-    stop = evaluate(flat(12), rules(noise_aware=True), maximize=True, trials_left=40)
+    # the default window: 20 trials (min_trials), with one scored trial before it
+    assert evaluate(flat(20), rules(noise_aware=True), maximize=True, trials_left=40) is None
+    stop = evaluate(flat(22), rules(noise_aware=True), maximize=True, trials_left=40)
     assert stop is not None and stop.reason == NOISE_AWARE
     # 0.01 per trial over 40 trials left is far above a noise of 0.02: keep going
-    assert evaluate(improving(12), rules(noise_aware=True), maximize=True, trials_left=40) is None
+    assert evaluate(improving(22), rules(noise_aware=True), maximize=True, trials_left=40) is None
     # the same slow creep with few trials left cannot beat the noise
-    creeping = improving(12, step=0.0005)
+    creeping = improving(22, step=0.0005)
     assert evaluate(creeping, rules(noise_aware=True), maximize=True, trials_left=5) is not None
 
 

@@ -24,7 +24,7 @@ class StopWhen(_Rule):
 
     no_improvement: NoImprovement | None = None
     noise_aware: bool = False
-    min_trials: int = Field(default=10, ge=1, description="no rule stops before this many")
+    min_trials: int = Field(default=20, ge=1, description="no rule stops before this many")
 
     @model_validator(mode="after")
     def _some_rule(self) -> StopWhen:
