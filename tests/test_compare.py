@@ -26,6 +26,8 @@ def test_significance_needs_pairs_and_detects_a_clear_difference() -> None:
     single = [StrategyRuns("a", 1, best=[0.5]), StrategyRuns("b", 1, best=[0.6])]
     assert significance(single)["note"] == "needs at least 2 repeats"
     assert StrategyRuns("x", 3, curves=[[0.1, 0.5, 0.9]]).trials_to_reach(0.5, True) == [2]
+    spent = StrategyRuns("x", 3, curves=[[0.1, 0.5, 0.9]], cpu=[[2.0, 5.0, 9.0]])
+    assert spent.cpu_to_reach(0.5, True) == [5.0] and spent.cpu_to_reach(1.0, True) == [None]
 
 
 @pytest.mark.slow
@@ -58,6 +60,9 @@ def test_compare_runs_paired_sweeps_under_one_parent(cli, write_config, workdir)
     for row in by_name.values():
         assert row["repeats"] == 2 and len(row["best"]) == 2 and row["best_mean"] is not None
         assert len(row["curve_by_trial"]) == 2
+        # CPU seconds of training until the target, beside trials and wall time
+        if row["trials_to_target_median"] is not None:
+            assert row["cpu_seconds_to_target_median"] > 0
     assert "friedman" in report["significance"]
 
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")

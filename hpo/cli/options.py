@@ -123,3 +123,24 @@ def check_workers(workers: int, force: bool) -> None:
 
 def port_option(default: int) -> Decorator:
     return click.option("--port", type=click.IntRange(1, 65535), default=default, show_default=True)
+
+
+devices_option = click.option(
+    "--devices",
+    default="auto",
+    show_default=True,
+    help="Where training processes train: auto (every visible GPU, else the CPU), cpu, or "
+    "GPU ids such as 0,1; each process is pinned by CUDA_VISIBLE_DEVICES.",
+)
+trials_per_device_option = count_option(
+    "--trials-per-device", 1, "Training processes (trials at once) per device."
+)
+
+
+def workers_for(workers: int | None, devices: str, trials_per_device: int) -> int:
+    """`--workers`, by default every device busy: devices x trials per device."""
+    if workers is not None:
+        return workers
+    from hpo.sweep.devices import default_workers, parse
+
+    return default_workers(parse(devices), trials_per_device)

@@ -13,12 +13,15 @@ from hpo.cli.options import (
     config_argument,
     count_option,
     db_patience_option,
+    devices_option,
     epochs_option,
     json_option,
     quiet_option,
     safe_study_name,
     storage_option,
     tracking_uri_option,
+    trials_per_device_option,
+    workers_for,
 )
 from hpo.cli.output import echo_json, echo_result, note
 from hpo.cli.progress import run_with_progress
@@ -55,7 +58,13 @@ def _pruners() -> tuple[str, ...]:
 @tracking_uri_option
 @storage_option
 @db_patience_option
-@count_option("--workers", 1, "Training processes on this machine (at most its CPUs).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Training processes on this machine (at most its CPUs; default: one per device).",
+)
+@devices_option
+@trials_per_device_option
 @click.option("--force-workers", is_flag=True, help="Allow --workers above the CPU count.")
 @json_option()
 @quiet_option
@@ -77,13 +86,16 @@ def run(
     tracking_uri: str | None,
     storage: str | None,
     db_patience: float,
-    workers: int,
+    workers: int | None,
+    devices: str,
+    trials_per_device: int,
     force_workers: bool,
     as_json: bool,
     quiet: bool,
     no_report: bool,
 ) -> None:
     """Run (or resume) a sweep described by CONFIG."""
+    workers = workers_for(workers, devices, trials_per_device)
     check_workers(workers, force_workers)
     from hpo.config.experiment import load_experiment
     from hpo.sweep.preflight import check, load_enqueued
@@ -99,9 +111,11 @@ def run(
         }
     )
     # TensorFlow starts in the training processes now, while the rest is checked and set up
+    from hpo.sweep.devices import device_envs
     from hpo.sweep.pool import early_training_processes
 
-    with early_training_processes(experiment, workers) as early:
+    envs = device_envs(devices, workers, trials_per_device)
+    with early_training_processes(experiment, workers, device_envs=envs) as early:
         checked = check(experiment, source=config)
         queued = load_enqueued(enqueue, checked.space) if enqueue else []
 
@@ -117,6 +131,8 @@ def run(
             enqueue=queued,
             db_patience_s=db_patience,
             allow_strategy_change=allow_strategy_change,
+            devices=devices,
+            trials_per_device=trials_per_device,
             early=early,
         )
         summary = run_with_progress(checked, options, quiet=quiet)

@@ -58,6 +58,8 @@ def _check_urls(storage: str, tracking_uri: str) -> None:
     type=click.IntRange(min=1),
     help="TensorFlow threads (default: all cores; give each of N workers on one machine cores/N).",
 )
+@options.devices_option
+@options.trials_per_device_option
 @options.count_option("--heartbeat", 10, "Seconds between heartbeats of a running trial.")
 @click.option(
     "--grace",
@@ -78,6 +80,8 @@ def worker(
     trials: int | None,
     epochs: int | None,
     threads: int | None,
+    devices: str,
+    trials_per_device: int,
     heartbeat: int,
     grace: int | None,
     retries: int,
@@ -96,19 +100,25 @@ def worker(
     uri = resolve_tracking_uri(tracking_uri, experiment.tracking.uri)
     _check_urls(storage, uri)
     # TensorFlow starts in the training process now, while the rest is checked and set up
+    from hpo.sweep.devices import device_envs
     from hpo.sweep.pool import early_training_processes
 
-    with early_training_processes(experiment, 1, threads) as early:
+    # one training process per device and place (the CPU alone: one)
+    processes = options.workers_for(None, devices, trials_per_device)
+    envs = device_envs(devices, processes, trials_per_device)
+    with early_training_processes(experiment, processes, threads, envs) as early:
         checked = check(experiment, source=config)
 
         from hpo.study.heartbeat import Heartbeat
         from hpo.sweep.setup import SweepOptions
 
-        options = SweepOptions(
+        sweep_options = SweepOptions(
             study=study,
             tracking_uri=uri,
             storage=storage,
-            workers=1,
+            workers=processes,
+            devices=devices,
+            trials_per_device=trials_per_device,
             heartbeat=Heartbeat(interval_s=heartbeat, grace_s=grace, retries=retries),
             joined=True,
             threads=threads,
@@ -116,7 +126,7 @@ def worker(
             allow_strategy_change=allow_strategy_change,
             early=early,
         )
-        summary = run_with_progress(checked, options, quiet=quiet)
+        summary = run_with_progress(checked, sweep_options, quiet=quiet)
     if as_json:
         echo_json({**summary.to_json(), "worker_trials": summary.new_trials})
     else:

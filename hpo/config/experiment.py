@@ -26,6 +26,7 @@ from pydantic import (
 from hpo.config import yaml_load
 from hpo.config.names import check_name
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
+from hpo.config.stop_when import StopWhen
 from hpo.errors import UserInputError, first_line
 from hpo.metrics import COMPARISONS, CostName, ScoreName, lower_is_better
 
@@ -191,6 +192,20 @@ class Budget(_Strict):
     recycle_after: int = Field(
         default=50, ge=1, description="restart the training process after this many trials"
     )
+    stop_when: StopWhen | None = None
+    mixed_precision: bool = Field(
+        default=False, description="mixed_float16 on a GPU, mixed_bfloat16 on the CPU"
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_new(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave the newer keys out when unset, so older configs keep their hashes."""
+        data: dict[str, Any] = handler(self)
+        if data.get("stop_when") is None:
+            data.pop("stop_when", None)
+        if not data.get("mixed_precision"):
+            data.pop("mixed_precision", None)
+        return data
 
 
 class TrackingConfig(_Strict):

@@ -130,6 +130,9 @@ def comparison_table(report: Mapping[str, Any]) -> str:
                 r["trials_to_target_median"]
                 if r["trials_to_target_median"] is not None
                 else "never",
+                f"{r['cpu_seconds_to_target_median']:.1f}"
+                if r.get("cpu_seconds_to_target_median") is not None
+                else "never",
             ]
         )
     headers = [
@@ -139,6 +142,7 @@ def comparison_table(report: Mapping[str, Any]) -> str:
         f"best {report['metric']}",
         "wall s",
         f"trials to {report['target']:.4f}",
+        "CPU s to it",
     ]
     lines = [table(headers, rows)]
     sig = report["significance"]

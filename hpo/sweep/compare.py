@@ -48,6 +48,8 @@ class StrategyRuns:
     best: list[float] = field(default_factory=list)  # per repeat
     curves: list[list[float]] = field(default_factory=list)  # best-so-far per trial
     times: list[list[float]] = field(default_factory=list)  # seconds since sweep start
+    # training processes' CPU seconds spent by each trial, summed (metric cpu_seconds)
+    cpu: list[list[float]] = field(default_factory=list)
     wall: list[float] = field(default_factory=list)
     studies: list[str] = field(default_factory=list)
 
@@ -61,10 +63,17 @@ class StrategyRuns:
             out.append(hit)
         return out
 
+    def cpu_to_reach(self, target: float, maximize: bool) -> list[float | None]:
+        """CPU seconds of training spent until the target was first reached (per repeat)."""
+        reached = self.trials_to_reach(target, maximize)
+        return [None if n is None else cpu[n - 1] for n, cpu in zip(reached, self.cpu, strict=True)]
+
     def summary(self, target: float, maximize: bool) -> dict[str, Any]:
         finite = [b for b in self.best if math.isfinite(b)]
         reached = self.trials_to_reach(target, maximize)
         hits = [r for r in reached if r is not None]
+        cpu = self.cpu_to_reach(target, maximize)
+        cpu_hits = [c for c in cpu if c is not None]
         return {
             "strategy": self.name,
             "budget": self.budget,
@@ -75,6 +84,8 @@ class StrategyRuns:
             "wall_seconds_mean": statistics.fmean(self.wall) if self.wall else None,
             "trials_to_target": reached,
             "trials_to_target_median": statistics.median(hits) if hits else None,
+            "cpu_seconds_to_target": cpu,
+            "cpu_seconds_to_target_median": statistics.median(cpu_hits) if cpu_hits else None,
             "curve_by_trial": _mean_curve(self.curves),
             "studies": self.studies,
         }
@@ -279,8 +290,11 @@ def _collect(
     view = SweepView(info, tracker.trials(experiment_id, summary.sweep_run_id))
     ordered = sorted(view.records, key=lambda r: r.end_time)
     best = -math.inf if maximize else math.inf
-    curve, times = [], []
+    curve, times, cpu = [], [], []
+    spent = 0.0
     for record in ordered:
+        spent += record.metrics.get("cpu_seconds", 0.0)
+        cpu.append(spent)
         value = record.metrics.get(metric) if record.state == "COMPLETE" else None
         if value is not None and math.isfinite(value):
             best = max(best, value) if maximize else min(best, value)
@@ -288,6 +302,7 @@ def _collect(
         times.append((record.end_time - info.start_time) / 1000)
     runs.curves.append(curve)
     runs.times.append(times)
+    runs.cpu.append(cpu)
     runs.best.append(best)
     runs.wall.append(summary.wall_seconds)
 

@@ -24,6 +24,7 @@ from hpo.study.retry import DatabaseUnavailable
 from hpo.sweep.listeners import ListenerList, SweepEnd, SweepListener
 from hpo.sweep.outcomes import InFlight, Outcomes, Settled, result_of
 from hpo.sweep.signals import StopSignals, signals_ignored
+from hpo.sweep.stop_rules import Stop, should_stop
 from hpo.sweep.summary import Standing, SweepSummary
 from hpo.trial.task import TrialResult, TrialTask
 
@@ -175,6 +176,7 @@ class Sweep:
         self._in_flight: dict[Future[TrialResult], InFlight] = {}
         self._standing = Standing((), experiment)
         self._broken = False  # a training process died: restart the pool once it drains
+        self._stop: Stop | None = None  # a budget.stop_when rule ended the sweep early
 
     def run(self) -> SweepSummary:
         started = self._clock() if self._started is None else self._started
@@ -223,7 +225,7 @@ class Sweep:
                 with stop.interruptible():
                     done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED, timeout=1)
                 settled = [self._settle(future) for future in done]
-            elif not self._broken and self._intake.may_get_a_retry(standing):
+            elif not self._broken and not self._stop and self._intake.may_get_a_retry(standing):
                 with stop.interruptible():  # another worker's trial may go stale: wait
                     time.sleep(min(1.0, self.stale_check_s))
                 settled = []
@@ -247,7 +249,7 @@ class Sweep:
             standing = self._standing = Standing(self.ledger.trials(), self.experiment)
             failure = standing.initial_failure() if settled else None
             asked = []
-            if room and failure is None:
+            if room and failure is None and not self._stopped_early(standing):
                 asked = self._intake.ask(standing, len(self._in_flight))
         if failure is not None:
             self._outcomes.end_all(settled, standing)
@@ -255,6 +257,12 @@ class Sweep:
         self._submit(asked, standing)  # the next trials train before we log the last ones
         self._outcomes.end_all(settled, standing)
         return standing
+
+    def _stopped_early(self, standing: Standing) -> bool:
+        """budget.stop_when (hpo/sweep/stop_rules.py) on this snapshot; once it holds, no
+        new trial starts (those in flight finish)."""
+        self._stop = self._stop or should_stop(standing.trials, self.experiment)
+        return self._stop is not None
 
     def _submit(self, asked: Iterable[InFlight], standing: Standing) -> None:
         exp = self.experiment
@@ -309,6 +317,8 @@ class Sweep:
         summary = SweepSummary.of(
             final, self.ledger.name, self._clock() - started, new_trials=self._intake.started
         )
+        if self._stop is not None and status == "FINISHED":
+            summary.stop_reason, summary.stop_detail = self._stop.reason, self._stop.detail
         others_running = self.ledger.heartbeats and final.running > 0
         try:
             self.listeners.on_sweep_end(SweepEnd(status, summary, others_running=others_running))

@@ -168,6 +168,7 @@ class MlflowListener(SweepListener):
                 best_value=best.metrics.get(summary.objective) if best else None,
                 best_run_id=best.run_id if best else None,
                 summary={f"n_{k.lower()}": float(v) for k, v in summary.states.items()},
+                tags=_stop_tags(summary.stop_reason, summary.stop_detail),
             )
         except Exception as err:
             raise self._go_offline(err) from None
@@ -274,12 +275,32 @@ def _metrics(result: TrialResult) -> dict[str, float]:
             n_params=float(result.n_params),
             epochs=float(result.epochs_run),
         )
+    costs = {
+        "cpu_seconds": result.cpu_seconds,
+        "peak_rss_mb": result.peak_rss_mb,
+        "gpu_peak_mb": result.gpu_peak_mb,
+        "score_std": result.score_std,
+    }
+    metrics.update({name: value for name, value in costs.items() if value is not None})
     return metrics
+
+
+def _stop_tags(reason: str | None, detail: str | None) -> dict[str, str]:
+    """A sweep a budget.stop_when rule ended: the rule's name and why."""
+    if reason is None:
+        return {}
+    return {schema.STOP_REASON: reason, schema.STOP_DETAIL: detail or reason}
 
 
 def _result_tags(result: TrialResult) -> dict[str, str]:
     # hpo.model=logged is set by the upload itself: a model kept for later is not logged yet
     tags = {schema.WORKER_PID: str(result.worker_pid)} if result.worker_pid else {}
+    if result.device is not None:
+        tags[schema.DEVICE] = result.device
+    if result.peak_rss_scope is not None:
+        tags[schema.PEAK_RSS_SCOPE] = result.peak_rss_scope
+    if result.precision_policy is not None:
+        tags[schema.PRECISION_POLICY] = result.precision_policy
     if result.pruned_epoch is not None:
         tags[schema.PRUNED_EPOCH] = str(result.pruned_epoch)
     return tags

@@ -15,6 +15,7 @@ spare while the old process is retired. The worker-process side is hpo/trial/wor
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import multiprocessing.util
 import os
@@ -102,8 +103,8 @@ def _single_process_pool(
     )
 
 
-def _spawn(threads: int) -> StartedProcess:
-    pool = _single_process_pool(init_worker, (threads,))
+def _spawn(threads: int, device_env: dict[str, str] | None) -> StartedProcess:
+    pool = _single_process_pool(init_worker, (threads, device_env))
     since = time.monotonic()
     with _sigint_ignored_by_children():
         pool.submit(warm_up)  # the process is spawned (and imports TensorFlow) now
@@ -124,15 +125,22 @@ class EarlyStart:
 
 @contextmanager
 def early_training_processes(
-    experiment: Experiment, workers: int, threads: int | None = None
+    experiment: Experiment,
+    workers: int,
+    threads: int | None = None,
+    device_envs: Sequence[dict[str, str]] = (),
 ) -> Iterator[EarlyStart]:
     """Spawn the sweep's training processes first, so TensorFlow's start-up (4-6 s) runs
     while this process checks the experiment, loads the data and opens the ledger and
     MLflow (the time to the first trial is the longer of the two, not their sum). What no
-    sweep adopted is stopped on the way out (bad input, Ctrl-C)."""
+    sweep adopted is stopped on the way out (bad input, Ctrl-C). Slot n's process trains on
+    `device_envs[n]` (hpo/sweep/devices.py), as the pool's later processes of that slot."""
     early = EarlyStart(threads or threads_per_process(experiment, workers))
     try:
-        early.processes = [_spawn(early.threads) for _ in range(workers)]
+        early.processes = [
+            _spawn(early.threads, device_envs[n] if n < len(device_envs) else None)
+            for n in range(workers)
+        ]
         yield early
     finally:
         for started in early.take():
@@ -271,6 +279,7 @@ class RecyclingPool:
         initializer: Callable[..., None],
         initargs: tuple[Any, ...],
         max_tasks: int | None = None,
+        slot_initargs: Sequence[tuple[Any, ...]] = (),
         *,
         ready_task: ReadyTask = (warm_up, ()),
         started: Sequence[StartedProcess] = (),
@@ -280,19 +289,22 @@ class RecyclingPool:
         self._initializer, self._initargs = initializer, initargs
         self._ready_task = ready_task
         self._started = list(started)  # processes spawned before the pool: the first slots
+        # per slot, appended to `initargs` (slot i's training processes: its device)
+        self._slot_initargs = slot_initargs
         # the most tasks the sweep can still submit (its trial budget): a process that can
         # take all of them needs no successor, so no spare is started for nothing
         self.tasks_left = max_tasks
         self.slots = self._new_slots()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return _single_process_pool(self._initializer, self._initargs)
+    def _new_pool(self, slot: int = 0) -> ProcessPoolExecutor:
+        extra = self._slot_initargs[slot] if slot < len(self._slot_initargs) else ()
+        return _single_process_pool(self._initializer, (*self._initargs, *extra))
 
     def _new_slots(self) -> list[_Slot]:
         started, self._started = self._started, []  # adopted once; a restart starts anew
         return [
             _Slot(
-                self._new_pool,
+                functools.partial(self._new_pool, n),
                 self.recycle_after,
                 self,
                 ready_task=self._ready_task,
@@ -330,6 +342,7 @@ class TrialExecutor:
         ledger: LedgerRef,
         threads: int | None = None,
         early: EarlyStart | None = None,
+        device_envs: Sequence[dict[str, str]] = (),
     ):
         self.workers = workers
         threads = early.threads if early else threads or threads_per_process(experiment, workers)
@@ -342,6 +355,8 @@ class TrialExecutor:
             max_tasks=experiment.budget.trials,
             ready_task=(configure, (experiment.model_dump_json(), dataset, model_root, ledger)),
             started=early.take() if early else (),
+            # each slot's processes pinned to its device (hpo/sweep/devices.py)
+            slot_initargs=[(env,) for env in device_envs],
         )
 
     def submit(self, task: TrialTask) -> Future[TrialResult]:

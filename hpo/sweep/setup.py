@@ -26,6 +26,7 @@ from hpo.study.heartbeat import Heartbeat
 from hpo.study.ledger import Ledger
 from hpo.study.retry import Backoff
 from hpo.study.storage import ledger_file
+from hpo.sweep.devices import device_envs
 from hpo.sweep.listeners import SweepListener
 from hpo.sweep.loop import Sweep
 from hpo.sweep.mlflow_listener import MlflowListener
@@ -67,6 +68,9 @@ class SweepOptions:
     allow_strategy_change: bool = False
     # training processes started before the sweep was set up (`early_training_processes`)
     early: EarlyStart | None = None
+    # `--devices` (hpo/sweep/devices.py) and training processes per device
+    devices: str = "auto"
+    trials_per_device: int = 1
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ def open_sweep(
             LedgerRef(options.storage, options.study),
             threads=options.threads,
             early=options.early,
+            device_envs=device_envs(options.devices, options.workers, options.trials_per_device),
         )
         try:
             ledger = open_ledger(checked, options, notify)

@@ -52,6 +52,9 @@ class SweepSummary:
     pareto: list[Best] | None = None
     wall_seconds: float = 0.0
     new_trials: int = 0  # trials this orchestrator ran (several workers share a study)
+    # the budget.stop_when rule that ended the sweep early, and why (None: it ran its course)
+    stop_reason: str | None = None
+    stop_detail: str | None = None
 
     @classmethod
     def of(
@@ -79,6 +82,7 @@ class SweepSummary:
             "states": self.states,
             "best": self.best.to_json() if self.best else None,
             **({"pareto": [b.to_json() for b in self.pareto]} if self.pareto is not None else {}),
+            "stop_reason": self.stop_reason,
         }
 
 

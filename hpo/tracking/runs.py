@@ -163,18 +163,19 @@ class Tracker(RunReads, RunUpdates):
         best_value: float | None = None,
         best_run_id: str | None = None,
         summary: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         metrics: list[Metric] = []
-        tags: list[RunTag] = []
+        run_tags = [RunTag(key, value) for key, value in (tags or {}).items()]
         now = now_ms()
         if best_metric and best_value is not None and math.isfinite(best_value):
             metrics.append(Metric(f"best_{best_metric}", best_value, now, 0))
         for key, value in (summary or {}).items():
             metrics.append(Metric(key, float(value), now, 0))
         if best_run_id:
-            tags.append(RunTag(schema.BEST_RUN_ID, best_run_id))
-        if metrics or tags:
-            self.client.log_batch(run_id, metrics=metrics, tags=tags)
+            run_tags.append(RunTag(schema.BEST_RUN_ID, best_run_id))
+        if metrics or run_tags:
+            self.client.log_batch(run_id, metrics=metrics, tags=run_tags)
         self.client.set_terminated(run_id, status)
 
     # ------------------------------------------------------------------ trials

@@ -27,6 +27,8 @@ PRUNER = "hpo.pruner"
 MODEL_BUILDER = "hpo.model_builder"
 STORAGE = "hpo.storage"  # the ledger URL, password masked
 BEST_RUN_ID = "hpo.best_run_id"
+STOP_REASON = "hpo.stop_reason"  # the budget.stop_when rule that ended it early
+STOP_DETAIL = "hpo.stop_detail"  # and why, in a sentence
 CONFIG_ARTIFACT = "config.yaml"  # the config of the sweep's first run; hash: CONFIG_SHA256
 # a resume under a different config keeps it too: config-<n>.yaml, hash in the tag + n
 CONFIG_SHA256_PREFIX = "hpo.config_sha256_"
@@ -46,6 +48,9 @@ MODEL_LOGGED = "logged"
 PRUNED_EPOCH = "hpo.pruned_epoch"
 WORKER = "hpo.worker"  # host:pid of the orchestrator that ran it
 WORKER_PID = "hpo.worker_pid"  # the training process
+DEVICE = "hpo.device"  # where it trained: cpu, gpu:<ids> (CUDA_VISIBLE_DEVICES), any
+PEAK_RSS_SCOPE = "hpo.peak_rss_scope"  # peak_rss_mb of the trial, or the process lifetime
+PRECISION_POLICY = "hpo.precision_policy"  # mixed_float16 / mixed_bfloat16 when mixed
 MODEL_ARTIFACT = "model"
 CONFUSION_ARTIFACT = "confusion_matrix.json"
 

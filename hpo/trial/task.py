@@ -41,12 +41,24 @@ class TrialResult:
     # validation confusion matrix (rows: true class): the sweep report reads it instead of
     # loading the best model into the orchestrator (a TensorFlow import)
     confusion: list[list[int]] | None = None
+    # bootstrap std of the primary score on validation (hpo/trial/score_noise.py): the
+    # noise-aware stop rule reads it from the ledger
+    score_std: float | None = None
+    # what the trial cost its training process (hpo/trial/resources.py)
+    cpu_seconds: float | None = None
+    peak_rss_mb: float | None = None
+    peak_rss_scope: str | None = None  # "trial" or "process" (lifetime peak, an upper bound)
+    gpu_peak_mb: float | None = None
+    device: str | None = None  # where it trained: "cpu" or "gpu:<CUDA_VISIBLE_DEVICES>"
+    precision_policy: str | None = None  # the Keras dtype policy, when mixed precision is on
 
     def scores(self) -> dict[str, float]:
         """Validation metrics plus the costs an objective or constraint may name."""
         if self.state == "FAIL":
             return dict(self.metrics)
-        return {**self.metrics, "n_params": float(self.n_params), "fit_seconds": self.fit_seconds}
+        noise = {} if self.score_std is None else {"score_std": self.score_std}
+        costs = {"n_params": float(self.n_params), "fit_seconds": self.fit_seconds}
+        return {**self.metrics, **costs, **noise}
 
     def value(self, metric: str) -> float | None:
         value = self.scores().get(metric)

@@ -22,6 +22,9 @@ from hpo.config.experiment import Experiment
 from hpo.config.selection import is_better
 from hpo.data.dataset import Dataset
 from hpo.errors import UserInputError, first_line
+from hpo.trial.placement import device_label
+from hpo.trial.resources import Meter
+from hpo.trial.score_noise import bootstrap_std
 from hpo.trial.task import (
     KerasFit,
     LedgerRef,
@@ -41,11 +44,12 @@ if TYPE_CHECKING:
 _state: dict[str, Any] = {}
 
 
-def init_worker(threads: int) -> None:
-    """The pool's initializer: the process-wide start-up (TensorFlow, thread counts). It
-    needs nothing of the sweep, so the process can be spawned before the experiment is
-    checked and its data loaded (hpo.sweep.pool.early_training_processes)."""
+def init_worker(threads: int, device_env: dict[str, str] | None = None) -> None:
+    """The pool's initializer: the process-wide start-up (its device, TensorFlow, thread
+    counts). It needs nothing of the sweep, so the process can be spawned before the
+    experiment is checked and its data loaded (hpo.sweep.pool.early_training_processes)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
+    os.environ.update(device_env or {})  # the process's device (hpo/sweep/devices.py), pre-TF
     mask_log_records()  # a library logging the ledger URL it failed on shows no password
     # stdout belongs to the CLI (`--json` prints exactly one object): Keras callbacks such
     # as TerminateOnNaN print, so a worker's stdout goes to stderr
@@ -58,6 +62,9 @@ def init_worker(threads: int) -> None:
     tf.get_logger().setLevel(logging.ERROR)  # retracing notices are expected: new model per trial
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    from hpo.trial.placement import grow_gpu_memory
+
+    grow_gpu_memory()
     import keras  # noqa: F401  (imported now so the first trial does not pay for it)
 
     from hpo.tracking.saved_model import preload_model_saving
@@ -72,6 +79,10 @@ def configure(experiment_json: str, dataset: Dataset, model_root: str, ledger: L
 
     experiment = Experiment.model_validate_json(experiment_json)
     _state.clear()
+    if experiment.budget.mixed_precision:
+        from hpo.trial.placement import use_mixed_precision
+
+        _state["precision_policy"] = use_mixed_precision()
     _state.update(experiment=experiment, dataset=dataset, model_root=model_root, ledger=ledger)
     try:
         _state["builder"] = get_builder(experiment.model.builder)
@@ -116,7 +127,10 @@ def run_task(task: TrialTask) -> TrialResult:
     inputs = TrialInputs(
         experiment, dataset, task.params, task.seed, _state["builder"], callbacks, predictions
     )
+    meter = Meter()
+    meter.start()
     result, model = train(task.runner, inputs)
+    _record_cost(result, meter, experiment, task.seed)
     if reporter is not None and reporter.pruned_epoch is not None and result.state != "FAIL":
         result.state = "PRUNED"
         result.pruned_epoch = reporter.pruned_epoch
@@ -137,6 +151,20 @@ def run_task(task: TrialTask) -> TrialResult:
         except Exception as err:  # a saving failure must not lose the trial's metrics
             result.error = f"model not saved: {first_line(err, with_type=True)}"
     return result
+
+
+def _record_cost(result: TrialResult, meter: Meter, experiment: Experiment, seed: int) -> None:
+    """The trial's resource use, device, precision policy and score noise, on its result."""
+    usage = meter.stop()
+    result.cpu_seconds, result.peak_rss_mb = usage.cpu_seconds, usage.peak_rss_mb
+    result.peak_rss_scope, result.gpu_peak_mb = usage.peak_rss_scope, usage.gpu_peak_mb
+    result.device = device_label(os.environ)
+    result.precision_policy = _state.get("precision_policy")
+    if result.confusion is not None:
+        primary = experiment.primary
+        result.score_std = bootstrap_std(
+            result.confusion, primary.metric, primary.average, seed=seed
+        )
 
 
 def train(runner: TrialRunner, inputs: TrialInputs) -> Trained:
