@@ -18,6 +18,7 @@ from hpo.data.dataset import Dataset
 from hpo.errors import first_line
 from hpo.metrics import classification_metrics
 from hpo.trial.predict import predict_labels
+from hpo.trial.streaming import fit_streaming, is_streamed
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
 
 
@@ -73,16 +74,26 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
             )
         callbacks.extend(inputs.callbacks)
         fit_start = time.perf_counter()
-        history = model.fit(
-            dataset.x_train,
-            dataset.y_train,
-            validation_data=(dataset.x_val, dataset.y_val),
-            epochs=budget.epochs,
-            batch_size=int(params.get("batch_size", budget.batch_size)),
-            callbacks=callbacks,
-            verbose=0,
-            shuffle=True,
-        )
+        if is_streamed(dataset):  # image files: tf.data, never the whole split in memory
+            history = fit_streaming(
+                model,
+                dataset,
+                epochs=budget.epochs,
+                batch_size=int(params.get("batch_size", budget.batch_size)),
+                callbacks=callbacks,
+                seed=inputs.seed,
+            )
+        else:
+            history = model.fit(
+                dataset.x_train,
+                dataset.y_train,
+                validation_data=(dataset.x_val, dataset.y_val),
+                epochs=budget.epochs,
+                batch_size=int(params.get("batch_size", budget.batch_size)),
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=True,
+            )
         result.fit_seconds = time.perf_counter() - fit_start
         result.history = {
             key: [float(v) for v in values]
