@@ -46,7 +46,7 @@ DataSource = Literal[
     "image_folder",
 ]
 FILE_SOURCES = ("csv", "parquet", "npz", "text_csv", "image_folder")
-IMAGE_KEYS = ("image_size", "color_mode", "skip_bad_files")
+IMAGE_KEYS = ("image_size", "color_mode", "skip_bad_files", "demo_images")
 # metrics a trial can be optimised or constrained on: validation scores and costs
 ObjectiveMetric = Literal[ScoreName, CostName]
 PrunerName = Literal["none", "median", "asha", "hyperband"]
@@ -96,6 +96,13 @@ class DataConfig(_Strict):
     )
     skip_bad_files: bool | None = Field(
         default=None, description="image_folder: skip undecodable files with a warning"
+    )
+    demo_images: int | None = Field(
+        default=None,
+        ge=30,
+        le=100_000,
+        description="image_folder: when 'path' does not exist, first write this many "
+        "generated digit PNGs there (python -m hpo.data.make_images)",
     )
     validation_size: float = Field(default=0.2, gt=0, lt=1)
     test_size: float = Field(default=0.2, gt=0, lt=1)

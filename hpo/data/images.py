@@ -127,7 +127,7 @@ def require_in_memory(arrays: list[Any], why: str, field: str) -> None:
     if needed > limit:
         raise UserInputError(
             f"{why}: the {sum(len(a) for a in images)} images would take "
-            f"{needed / 2**20:.0f} MB decoded, over the {limit / 2**20:.0f} MB limit "
+            f"{needed / 2**20:.1f} MB decoded, over the {limit / 2**20:.1f} MB limit "
             "(HPO_IMAGE_MEMORY_MB); use a smaller image_size or max_samples, a streaming "
             "strategy (optuna-*, random), or raise HPO_IMAGE_MEMORY_MB",
             field=field,

@@ -45,8 +45,11 @@ def make_images(
     digits, labels = bunch.images[keep], bunch.target[keep]
     rng = np.random.default_rng(seed)
     root = Path(folder)
-    order = np.concatenate([rng.permutation(len(labels)) for _ in range(-(-count // len(labels)))])
-    for n, index in enumerate(order[:count]):
+    # round-robin over the classes, each class's digits in a seeded order (reused with new
+    # jitter when there are not enough), so every class gets count / classes images
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in range(classes)]
+    order = [pools[n % classes][(n // classes) % len(pools[n % classes])] for n in range(count)]
+    for n, index in enumerate(order):
         target = root / str(int(labels[index]))
         target.mkdir(parents=True, exist_ok=True)
         pixels = _render(digits[index], size, rng)

@@ -96,9 +96,38 @@ def scan(root: Path, skip_bad_files: bool) -> tuple[list[tuple[str, str]], str]:
     return good, digest.hexdigest()
 
 
+def generate_once(root: Path, count: int, size: int) -> None:
+    """Write the generated digit folder (`demo_images`) atomically: built beside `root`,
+    then renamed, so a concurrent reader sees all of it or nothing."""
+    import shutil
+    import tempfile
+
+    from hpo.data.make_images import make_images
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        make_images(staging, count=count, size=size)
+        staging.rename(root)
+    except OSError:
+        if not root.is_dir():  # not "another process made it first"
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def load(config: DataConfig, seed: int) -> tuple[ImageArray, np.ndarray]:
     assert config.path is not None and config.image_size is not None
     root = Path(config.path)
+    if config.demo_images and not root.exists():
+        try:
+            generate_once(root, config.demo_images, config.image_size[0])
+        except OSError as err:
+            raise UserInputError(
+                f"cannot write the demo images: {first_line(err)}",
+                source=str(root),
+                field="data.demo_images",
+            ) from None
     files, digest = scan(root, bool(config.skip_bad_files))
     channels = 1 if config.color_mode == "grayscale" else 3
     size = (int(config.image_size[0]), int(config.image_size[1]))
