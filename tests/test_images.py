@@ -137,7 +137,7 @@ def test_arrays_over_the_memory_limit_are_refused(
     data = _load(folder)
     require_in_memory([data.x_train, data.x_val], "grid", "strategy.name")  # 48 small images
     monkeypatch.setenv("HPO_IMAGE_MEMORY_MB", "0.01")
-    with pytest.raises(UserInputError, match="48 images would take .* over the 0.0 MB limit"):
+    with pytest.raises(UserInputError, match=r"48 images would take .* over the 0\.0 MB limit"):
         require_in_memory([data.x_train, data.x_val], "grid", "strategy.name")
 
 

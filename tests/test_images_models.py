@@ -3,7 +3,6 @@ and the tf.data batches training streams."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,7 +94,9 @@ def test_augment_values_outside_their_range_are_refused() -> None:
     augment.check({"augment_flip": ["none", "vertical"], "augment_zoom": [0.0, 0.9]})
     with pytest.raises(ModelInputError, match="augment_flip 'diagonal' is not one of"):
         augment.check({"augment_flip": ["diagonal"]})
-    with pytest.raises(ModelInputError, match="augment_rotation 2 must be a number from 0 to 0.5"):
+    with pytest.raises(
+        ModelInputError, match=r"augment_rotation 2 must be a number from 0 to 0\.5"
+    ):
         augment.check({"augment_rotation": [2]})
 
 

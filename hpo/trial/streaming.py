@@ -73,5 +73,10 @@ def fit_streaming(
     train = image_batches(x_train, dataset.y_train, batch_size, shuffle_seed=seed)
     validation = image_batches(x_val, dataset.y_val, batch_size)
     return model.fit(
-        train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=0
+        train,
+        validation_data=validation,
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,  # the dataset reshuffles itself every epoch
     )
