@@ -114,3 +114,17 @@ def test_streamed_batches_are_the_files_pixels_and_labels(data: Dataset, cache: 
     epoch1, epoch2 = (next(iter(shuffled))[1].numpy() for _ in range(2))
     assert sorted(epoch1) == sorted(data.y_val) and not np.array_equal(epoch1, data.y_val)
     assert not np.array_equal(epoch1, epoch2)  # a new order every epoch
+
+
+def test_the_trained_model_is_saved_without_augmentation(data: Dataset) -> None:
+    from hpo.models.augment import without_augmentation
+
+    augmented = _build("cnn", {**SMALL_CNN, **AUGMENT}, data)
+    inference = without_augmentation(augmented)
+    replaced = {type(layer).__name__ for layer in inference.layers if "augment_" in layer.name}
+    assert replaced == {"Identity"}
+    x = data.x_val[:8].astype(np.float32)
+    # a call with no `training` argument (how SavedModel and ONNX exports trace a model)
+    np.testing.assert_allclose(inference(x).numpy(), augmented(x, training=False).numpy())
+    assert not np.allclose(augmented(x).numpy(), augmented(x, training=False).numpy())
+    assert inference.get_layer("conv2d").kernel is augmented.get_layer("conv2d").kernel

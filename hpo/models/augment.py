@@ -63,3 +63,28 @@ def layers(params: Mapping[str, Any], raw_pixels: bool) -> list[keras.layers.Lay
             keras.layers.RandomContrast(contrast, value_range=value_range, name="augment_contrast")
         )
     return found
+
+
+def is_augmentation(layer: Any) -> bool:
+    return str(getattr(layer, "name", "")).startswith("augment_")
+
+
+def without_augmentation(model: keras.Model) -> keras.Model:
+    """The trained model with its augment_* layers replaced by `Identity` (the other layers,
+    and so the weights, are shared): what is saved, served and exported.
+
+    Keras 3 preprocessing layers default to `training=True` when a model is called with no
+    `training` argument (a SavedModel or ONNX export traces `model.__call__` that way), so
+    they would augment, or carry random ops ONNX cannot run, at inference. A model without
+    augmentation layers is returned unchanged."""
+    import keras
+
+    if not any(is_augmentation(layer) for layer in model.layers):
+        return model
+
+    def keep_or_identity(layer: keras.layers.Layer) -> keras.layers.Layer:
+        return keras.layers.Identity(name=layer.name) if is_augmentation(layer) else layer
+
+    inference = keras.models.clone_model(model, clone_function=keep_or_identity)
+    inference.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
+    return inference

@@ -17,6 +17,7 @@ import numpy as np
 from hpo.data.dataset import Dataset
 from hpo.errors import first_line
 from hpo.metrics import classification_metrics
+from hpo.models.augment import without_augmentation
 from hpo.trial.predict import predict_labels
 from hpo.trial.streaming import fit_streaming, is_streamed
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
@@ -95,6 +96,7 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
                 shuffle=True,
             )
         result.fit_seconds = time.perf_counter() - fit_start
+        model = without_augmentation(model)  # augment_* layers act only while training
         result.history = {
             key: [float(v) for v in values]
             for key, values in history.history.items()
