@@ -44,8 +44,10 @@ DataSource = Literal[
     "npz",
     "text_demo",
     "text_csv",
+    "image_folder",
 ]
-FILE_SOURCES = ("csv", "parquet", "npz", "text_csv")
+FILE_SOURCES = ("csv", "parquet", "npz", "text_csv", "image_folder")
+IMAGE_KEYS = ("image_size", "color_mode", "skip_bad_files", "demo_images")
 # metrics a trial can be optimised or constrained on: validation scores and costs
 ObjectiveMetric = Literal[ScoreName, CostName]
 PrunerName = Literal["none", "median", "asha", "hyperband"]
@@ -87,6 +89,22 @@ class DataConfig(_Strict):
     text_demo: TextDemoOptions | None = Field(
         default=None, description="text_demo: size of the generated set (defaults when absent)"
     )
+    image_size: (
+        tuple[Annotated[int, Field(ge=8, le=4096)], Annotated[int, Field(ge=8, le=4096)]] | None
+    ) = Field(default=None, description="image_folder: [height, width] every image is resized to")
+    color_mode: Literal["rgb", "grayscale"] | None = Field(
+        default=None, description="image_folder: rgb (default) or grayscale"
+    )
+    skip_bad_files: bool | None = Field(
+        default=None, description="image_folder: skip undecodable files with a warning"
+    )
+    demo_images: int | None = Field(
+        default=None,
+        ge=30,
+        le=100_000,
+        description="image_folder: when 'path' does not exist, first write this many "
+        "generated digit PNGs there (python -m hpo.data.make_images)",
+    )
     validation_size: float = Field(default=0.2, gt=0, lt=1)
     test_size: float = Field(default=0.2, gt=0, lt=1)
     scaling: Literal["standard", "minmax", "none"] = "standard"
@@ -105,6 +123,10 @@ class DataConfig(_Strict):
             raise ValueError("'text_column' is only for source 'text_csv'")
         if self.text_demo is not None and self.source != "text_demo":
             raise ValueError("'text_demo' options are only for source 'text_demo'")
+        if self.source == "image_folder" and self.image_size is None:
+            raise ValueError("source 'image_folder' needs 'image_size: [height, width]'")
+        if self.source != "image_folder" and any(getattr(self, k) is not None for k in IMAGE_KEYS):
+            raise ValueError(f"{', '.join(IMAGE_KEYS)} are only for source 'image_folder'")
         if self.validation_size + self.test_size >= 0.9:
             raise ValueError("validation_size + test_size must leave at least 10% for training")
         return self
@@ -114,7 +136,7 @@ class DataConfig(_Strict):
         """Leave the text keys out when unset, so configs written before the text sources
         existed keep their hashes (and their studies stay resumable)."""
         data: dict[str, Any] = handler(self)
-        for key in ("text_column", "text_demo", "seed"):
+        for key in ("text_column", "text_demo", "seed", *IMAGE_KEYS):
             if data.get(key) is None:
                 data.pop(key, None)
         return data

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from hpo.config.experiment import DataConfig
+from hpo.data.images import ImageArray
 from hpo.data.sources import load_raw
 from hpo.data.splits import split_indices
 from hpo.errors import UserInputError
@@ -59,6 +60,8 @@ class Dataset:
 def _scale(config: DataConfig, train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     if config.scaling == "none" or train.dtype == object:  # text is never scaled
         return [train, *others]
+    if isinstance(train, ImageArray):  # image files: the model rescales raw pixels itself
+        return [train, *others]
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     scaler = StandardScaler() if config.scaling == "standard" else MinMaxScaler()
@@ -68,6 +71,14 @@ def _scale(config: DataConfig, train: np.ndarray, *others: np.ndarray) -> list[n
         scaler.transform(a.reshape(len(a), -1)).reshape((len(a), *shape)).astype(np.float32)
         for a in (train, *others)
     ]
+
+
+def _rows(x: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """The rows at `indices`; image files stay undecoded (an `ImageArray` of their paths,
+    duck-typed as an array: every reader slices it into decoded uint8 pixels)."""
+    if isinstance(x, ImageArray):
+        return cast(np.ndarray, x.subset(indices))
+    return x[indices]
 
 
 def load_dataset(config: DataConfig, seed: int) -> Dataset:
@@ -81,7 +92,7 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
     if len(classes) < 2:
         raise UserInputError("the target has fewer than two classes", field="data.target")
     train_idx, val_idx, test_idx = split_indices(config, y, classes, seed)
-    x_train, x_val, x_test = _scale(config, x[train_idx], x[val_idx], x[test_idx])
+    x_train, x_val, x_test = _scale(config, *(_rows(x, i) for i in (train_idx, val_idx, test_idx)))
     return Dataset(
         x_train=x_train,
         y_train=y[train_idx].astype(np.int64),
@@ -98,7 +109,9 @@ def fingerprint(x: np.ndarray, y: np.ndarray, splits: tuple[np.ndarray, ...], sc
     """sha256 of the raw rows, the labels, the split indices and the scaling: equal
     fingerprints mean the same train/validation/test rows (`hpo.data_sha256`)."""
     digest = hashlib.sha256()
-    if x.dtype == object:  # text: hash the strings, not the object pointers
+    if isinstance(x, ImageArray):  # image files: relative paths + contents, never pixels
+        digest.update(f"{x.digest} {x.image_size} {x.channels}".encode())
+    elif x.dtype == object:  # text: hash the strings, not the object pointers
         digest.update("\x1f".join(map(str, x)).encode("utf-8"))
     else:
         digest.update(np.ascontiguousarray(x).tobytes())

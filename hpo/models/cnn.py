@@ -5,31 +5,37 @@ Sequential: a plain stack is all a small image classifier needs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpo.config.space import per_layer
+from hpo.models import augment
 from hpo.models.checks import ModelInputError, as_options, check_choice, check_common, not_text
 from hpo.models.common import COMMON_PARAMS, Params, Shape, compile_classifier
+from hpo.models.image_input import front
 
 if TYPE_CHECKING:
     from keras import Model
 
     from hpo.models.checks import Options
 
-PARAMS = COMMON_PARAMS | {
-    "n_conv",
-    "filters",
-    "filters_*",
-    "kernel_size",
-    "kernel_size_*",
-    "pooling",
-    "conv_batch_norm",
-    "conv_dropout",
-    "head",
-    "dense_units",
-    "dropout",
-    "activation",
-}
+PARAMS = (
+    COMMON_PARAMS
+    | augment.PARAMS
+    | {
+        "n_conv",
+        "filters",
+        "filters_*",
+        "kernel_size",
+        "kernel_size_*",
+        "pooling",
+        "conv_batch_norm",
+        "conv_dropout",
+        "head",
+        "dense_units",
+        "dropout",
+        "activation",
+    }
+)
 POOLING_2D = ("max", "average")
 HEADS = ("flatten", "global_average", "global_max")
 
@@ -45,9 +51,10 @@ def check(options: Options, input_shape: Shape, is_text: bool) -> None:
     check_common(options)
     check_choice(options, "pooling", POOLING_2D)
     check_choice(options, "head", HEADS)
+    augment.check(options)
 
 
-def build(params: Params, input_shape: Shape, n_classes: int) -> Model:
+def build(params: Params, input_shape: Shape, n_classes: int, *, x_train: Any = None) -> Model:
     """`n_conv` blocks of Conv2D (+ batch norm) + activation + pooling (+ dropout).
 
     Pooling is skipped once the feature map is down to 1 pixel, so deep stacks on small
@@ -68,9 +75,14 @@ def build(params: Params, input_shape: Shape, n_classes: int) -> Model:
     conv_dropout = float(params.get("conv_dropout", 0.0))
 
     model = keras.Sequential(name="cnn")
-    model.add(keras.Input(shape=input_shape))
+    inputs, raw_image_layers = front(params, input_shape, x_train)
+    model.add(inputs)
+    for layer in raw_image_layers:  # image folders: resize, augment, rescale raw pixels
+        model.add(layer)
     if len(input_shape) == 2:
         model.add(keras.layers.Reshape((*input_shape, 1)))
+    for layer in [] if raw_image_layers else augment.layers(params, raw_pixels=False):
+        model.add(layer)
     for n_filters, kernel in zip(filters, kernels, strict=True):
         model.add(keras.layers.Conv2D(int(n_filters), int(kernel), padding="same"))
         if params.get("conv_batch_norm", False):

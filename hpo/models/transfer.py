@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hpo.models import augment
 from hpo.models.checks import ModelInputError, as_options, check_choice, check_common, not_text
 from hpo.models.common import COMMON_PARAMS, Params, Shape, compile_classifier
+from hpo.models.image_input import front
 
 if TYPE_CHECKING:
     import keras
@@ -39,17 +41,21 @@ BASES: dict[str, tuple[str, int, str]] = {
 }
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 MOBILENET_ROWS = (96, 128, 160, 192, 224)
-PARAMS = COMMON_PARAMS | {
-    "base",
-    "weights",
-    "alpha",
-    "image_size",
-    "fine_tune_layers",
-    "fine_tune_lr_factor",
-    "dense_units",
-    "dropout",
-    "activation",
-}
+PARAMS = (
+    COMMON_PARAMS
+    | augment.PARAMS
+    | {
+        "base",
+        "weights",
+        "alpha",
+        "image_size",
+        "fine_tune_layers",
+        "fine_tune_lr_factor",
+        "dense_units",
+        "dropout",
+        "activation",
+    }
+)
 
 
 def keras_cache_dir() -> Path:
@@ -105,6 +111,7 @@ def check(options: Options, input_shape: Shape, is_text: bool) -> None:
             field="model.builder",
         )
     check_common(options)
+    augment.check(options)
     bases = list(options.get("base", ["mobilenet_v2"]))
     check_choice({"base": bases}, "base", BASES)
     sizes = [int(s) for s in options.get("image_size", [max(32, *input_shape[:2])])]
@@ -167,7 +174,7 @@ def _scale_learning_rate(
     optimizer.update_step = scaled_update_step
 
 
-def build(params: Params, input_shape: Shape, n_classes: int) -> Model:
+def build(params: Params, input_shape: Shape, n_classes: int, *, x_train: Any = None) -> Model:
     """`base` (vgg16 | resnet50 | mobilenet_v2 | efficientnet_b0) with include_top=False.
 
     With pretrained weights, pixels must be in [0, 1] (`data.scaling: minmax`)."""
@@ -181,10 +188,14 @@ def build(params: Params, input_shape: Shape, n_classes: int) -> Model:
     fine_tune = int(params.get("fine_tune_layers", 0))
     activation = str(params.get("activation", "relu"))
 
-    inputs = keras.Input(shape=input_shape, name="image")
+    inputs, raw_image_layers = front(params, input_shape, x_train, name="image")
     x = inputs
+    for layer in raw_image_layers:  # image folders: resize, augment, rescale raw pixels
+        x = layer(x)
     if len(input_shape) == 2:
         x = keras.layers.Reshape((*input_shape, 1), name="add_channel")(x)
+    for layer in [] if raw_image_layers else augment.layers(params, raw_pixels=False):
+        x = layer(x)
     if tuple(input_shape[:2]) != (size, size):
         x = keras.layers.Resizing(size, size, name="resize")(x)
     if len(input_shape) == 2 or input_shape[2] == 1:

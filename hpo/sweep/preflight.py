@@ -10,6 +10,7 @@ import numpy as np
 from hpo.config.experiment import Experiment
 from hpo.config.space import SearchSpace
 from hpo.data.dataset import Dataset, load_dataset
+from hpo.data.images import require_in_memory
 from hpo.errors import UserInputError
 from hpo.models import check_builder, check_model, check_params
 from hpo.search import strategy_for
@@ -65,6 +66,12 @@ def check(experiment: Experiment, *, source: str) -> Checked:
                 field="objective.average",
             )
         _check_folds(strategy.trial_runner(), dataset)
+        if isinstance(strategy.trial_runner(), SklearnCV):  # scikit-learn needs arrays
+            require_in_memory(
+                [dataset.x_train, dataset.x_val],
+                f"strategy {experiment.strategy.name} cross-validates on numpy arrays",
+                "strategy.name",
+            )
     except UserInputError as err:
         if err.source is None:
             raise UserInputError(err.detail, source=source, field=err.field) from None

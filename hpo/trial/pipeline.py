@@ -17,7 +17,9 @@ import numpy as np
 from hpo.data.dataset import Dataset
 from hpo.errors import first_line
 from hpo.metrics import classification_metrics
+from hpo.models.augment import without_augmentation
 from hpo.trial.predict import predict_labels
+from hpo.trial.streaming import fit_streaming, is_streamed
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
 from hpo.trial.validation import EpochPredictions, validation_callback
 
@@ -81,16 +83,27 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
             )
         callbacks.extend(inputs.callbacks)
         fit_start = time.perf_counter()
-        history = model.fit(
-            dataset.x_train,
-            dataset.y_train,
-            epochs=budget.epochs,
-            batch_size=int(params.get("batch_size", budget.batch_size)),
-            callbacks=callbacks,
-            verbose=0,
-            shuffle=True,
-        )
+        if is_streamed(dataset):  # image files: tf.data, never the whole split in memory
+            history = fit_streaming(
+                model,
+                dataset,
+                epochs=budget.epochs,
+                batch_size=int(params.get("batch_size", budget.batch_size)),
+                callbacks=callbacks,
+                seed=inputs.seed,
+            )
+        else:
+            history = model.fit(
+                dataset.x_train,
+                dataset.y_train,
+                epochs=budget.epochs,
+                batch_size=int(params.get("batch_size", budget.batch_size)),
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=True,
+            )
         result.fit_seconds = time.perf_counter() - fit_start
+        model = without_augmentation(model)  # augment_* layers act only while training
         result.history = {
             key: [float(v) for v in values]
             for key, values in history.history.items()

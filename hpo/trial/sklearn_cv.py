@@ -23,6 +23,7 @@ from sklearn.metrics import accuracy_score, make_scorer, precision_score, recall
 from sklearn.metrics import f1_score as sk_f1
 from sklearn.model_selection import GridSearchCV, PredefinedSplit, StratifiedKFold
 
+from hpo.data.images import is_image_array
 from hpo.errors import first_line
 from hpo.metrics import METRIC_NAMES
 from hpo.trial.predict import predict_proba
@@ -49,6 +50,7 @@ def factory_model(
     meta: Mapping[str, Any],
     compile_kwargs: Any = None,
     params: Any = None,
+    image_files: Any = None,
     **model_params: Any,
 ) -> keras.Model:
     """SciKeras' `model=` function (bound with functools.partial, so joblib can pickle it):
@@ -58,7 +60,9 @@ def factory_model(
     from hpo.models import get_builder
 
     input_shape = tuple(int(d) for d in meta["X_shape_"][1:])
-    return get_builder(builder_name)(model_params, input_shape, int(meta["n_classes_"]))
+    # image folders: the builder puts resizing and rescaling of raw pixels in the model
+    extra = {} if image_files is None else {"x_train": image_files}
+    return get_builder(builder_name)(model_params, input_shape, int(meta["n_classes_"]), **extra)
 
 
 # per-fit records filled by EpochRecorder (fits run in this process when n_jobs == 1)
@@ -113,14 +117,18 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
         splitter: Any = PredefinedSplit(
             np.r_[np.full(len(dataset.y_train), -1), np.zeros(len(dataset.y_val), dtype=int)]
         )
-        _validation.update(x=dataset.x_val, y=dataset.y_val)
+        _validation.update(x=np.asarray(dataset.x_val), y=dataset.y_val)
     else:
         splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
         _validation.clear()
     batch_size = int(params.get("batch_size", experiment.budget.batch_size))
     grid = {f"model__{k}": [v] for k, v in params.items() if k != "batch_size"}
     estimator = HpoKerasClassifier(
-        model=functools.partial(factory_model, experiment.model.builder),
+        model=functools.partial(
+            factory_model,
+            experiment.model.builder,
+            image_files=dataset.x_train if is_image_array(dataset.x_train) else None,
+        ),
         epochs=experiment.budget.epochs,
         batch_size=batch_size,
         verbose=0,
