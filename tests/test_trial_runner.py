@@ -47,7 +47,7 @@ def test_strategies_choose_their_runner_and_declare_their_size() -> None:
     assert random.trial_runner() == KerasFit()
     assert random.size is None
     grid = create_strategy("grid", {"cv": 3, "n_jobs": 2}, SPACE, ["maximize"], 0)
-    assert grid.trial_runner() == SklearnCV(cv=3, n_jobs=2)
+    assert grid.trial_runner() == KerasFit(folds=3)  # k folds: trial/cv.py, as evaluation.cv
     assert grid.size == 6
     # class-level forms, for callers with a configuration but no study yet (`hpo compare`)
     cls = strategy_class("grid")
@@ -86,11 +86,12 @@ def test_the_worker_runs_the_tasks_runner_whatever_the_strategy(
 
     keras_task = TrialTask(4, {"units": 8}, 11, None, False)  # a grid experiment, yet KerasFit
     assert worker.run_task(keras_task).metrics == {"f1": 0.5}
-    cv_task = TrialTask(5, {"units": 16}, 12, None, False, runner=SklearnCV(cv=3, n_jobs=2))
+    runner = SklearnCV(cv="validation", n_jobs=2)
+    cv_task = TrialTask(5, {"units": 16}, 12, None, False, runner=runner)
     assert worker.run_task(cv_task).metrics == {"f1": 0.25}
     assert calls == [
         ("keras", TrialInputs(experiment, None, {"units": 8}, 11, print, [])),  # type: ignore[arg-type]
-        ("sklearn", ({"units": 16}, 3, 2)),
+        ("sklearn", ({"units": 16}, "validation", 2)),
     ]
 
 

@@ -282,4 +282,6 @@ def _result_tags(result: TrialResult) -> dict[str, str]:
     tags = {schema.WORKER_PID: str(result.worker_pid)} if result.worker_pid else {}
     if result.pruned_epoch is not None:
         tags[schema.PRUNED_EPOCH] = str(result.pruned_epoch)
+    if result.pruned_fold is not None:
+        tags[schema.PRUNED_FOLD] = str(result.pruned_fold)
     return tags

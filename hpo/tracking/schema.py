@@ -44,6 +44,7 @@ ERROR = "hpo.error"
 MODEL = "hpo.model"
 MODEL_LOGGED = "logged"
 PRUNED_EPOCH = "hpo.pruned_epoch"
+PRUNED_FOLD = "hpo.pruned_fold"  # under cv/repeats: fold runs trained (1-based)
 WORKER = "hpo.worker"  # host:pid of the orchestrator that ran it
 WORKER_PID = "hpo.worker_pid"  # the training process
 MODEL_ARTIFACT = "model"

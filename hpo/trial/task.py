@@ -36,6 +36,7 @@ class TrialResult:
     error: str | None = None
     model_dir: str | None = None  # an MLflow Keras model saved by the worker, to upload
     pruned_epoch: int | None = None
+    pruned_fold: int | None = None  # under cv/repeats: fold runs done when pruned (1-based)
     worker_pid: int = 0
     # validation confusion matrix (rows: true class): the sweep report reads it instead of
     # loading the best model into the orchestrator (a TensorFlow import)
@@ -71,14 +72,18 @@ class TrialInputs:
 @dataclass(frozen=True)
 class KerasFit:
     """Build the model, fit it on the train split, score it on validation (trial/pipeline.py).
-    The only runner that takes per-epoch callbacks (pruning)."""
+    The only runner that takes per-epoch callbacks (pruning). `folds` (grid's `cv: k`)
+    cross-validates like `evaluation.cv` (trial/cv.py)."""
+
+    folds: int | None = None
 
 
 @dataclass(frozen=True)
 class SklearnCV:
-    """scikit-learn `GridSearchCV` on one candidate (trial/sklearn_cv.py): `cv` is
-    "validation" (the sweep's own split) or k stratified folds; `n_jobs` folds in parallel.
-    It builds its models by the experiment's builder name, and does not prune."""
+    """scikit-learn `GridSearchCV` on one candidate over the sweep's own validation split
+    (trial/sklearn_cv.py). k folds are not run here but by trial/cv.py (one cv path); `cv`
+    stays for specs pickled by an older hpo. It builds its models by the experiment's
+    builder name, and does not prune."""
 
     cv: Literal["validation"] | int = "validation"
     n_jobs: int = 1

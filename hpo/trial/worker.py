@@ -21,6 +21,7 @@ from hpo.config.experiment import Experiment
 from hpo.config.selection import is_better
 from hpo.data.dataset import Dataset
 from hpo.errors import UserInputError, first_line
+from hpo.trial.cv import Plan, plan_for
 from hpo.trial.task import (
     KerasFit,
     LedgerRef,
@@ -92,17 +93,23 @@ def run_task(task: TrialTask) -> TrialResult:
         return TrialResult(state="FAIL", error=_state["init_error"])
     experiment: Experiment = _state["experiment"]
     dataset: Dataset = _state["dataset"]
-    reporter = _epoch_reporter(experiment, dataset, task)
-    callbacks: list[Any] = []
-    if reporter is not None:
-        from hpo.trial.pruning import keras_callback
+    plan = plan_for(experiment, task.runner)
+    if plan.active:  # folds and/or repeats, whatever the strategy (trial/cv.py)
+        result, model = _cross_validate(experiment, dataset, task, plan)
+    else:
+        reporter = _epoch_reporter(experiment, dataset, task)
+        callbacks: list[Any] = []
+        if reporter is not None:
+            from hpo.trial.pruning import keras_callback
 
-        callbacks.append(keras_callback(reporter))
-    inputs = TrialInputs(experiment, dataset, task.params, task.seed, _state["builder"], callbacks)
-    result, model = train(task.runner, inputs)
-    if reporter is not None and reporter.pruned_epoch is not None and result.state != "FAIL":
-        result.state = "PRUNED"
-        result.pruned_epoch = reporter.pruned_epoch
+            callbacks.append(keras_callback(reporter))
+        inputs = TrialInputs(
+            experiment, dataset, task.params, task.seed, _state["builder"], callbacks
+        )
+        result, model = train(task.runner, inputs)
+        if reporter is not None and reporter.pruned_epoch is not None and result.state != "FAIL":
+            result.state = "PRUNED"
+            result.pruned_epoch = reporter.pruned_epoch
     value = result.value(experiment.primary.metric)
     if (
         model is not None
@@ -136,16 +143,53 @@ def train(runner: TrialRunner, inputs: TrialInputs) -> Trained:
     raise TypeError(f"unknown trial runner {runner!r}")
 
 
+def _cross_validate(
+    experiment: Experiment, dataset: Dataset, task: TrialTask, plan: Plan
+) -> Trained:
+    """k folds x r seeds; the configured pruner is asked after each fold run."""
+    from hpo.trial.cv import FoldReporter, cross_validate
+
+    trial = _ledger_trial(experiment, task, plan.runs)
+    reporter = None
+    if trial is not None:
+        paired = experiment.strategy.pruner == "wilcoxon"
+        reporter = FoldReporter(trial, experiment.primary.metric, paired=paired)
+    inputs = TrialInputs(experiment, dataset, task.params, task.seed, _state["builder"], [])
+    result, model = cross_validate(inputs, plan, reporter)
+    if reporter is not None and reporter.pruned_fold is not None and result.state != "FAIL":
+        result.state = "PRUNED"
+        result.pruned_fold = reporter.pruned_fold
+    return result, model
+
+
 def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -> Any:
     """A pruning reporter for this trial, or None when the sweep does not prune."""
+    trial = _ledger_trial(experiment, task, experiment.budget.epochs)
+    if trial is None:
+        return None
+    from hpo.trial.predict import predict_labels
+    from hpo.trial.pruning import EpochReporter
+
+    return EpochReporter(
+        trial,
+        lambda model: predict_labels(model, dataset.x_val),
+        dataset.x_val,
+        dataset.y_val,
+        experiment.primary.metric,
+        experiment.primary.average,
+    )
+
+
+def _ledger_trial(experiment: Experiment, task: TrialTask, resource: int) -> Any:
+    """This trial in the ledger study (its pruner's resource: epochs or fold runs), or None
+    when the sweep does not prune."""
     if experiment.strategy.pruner == "none" or task.trial_id is None:
         return None
     import optuna
 
     from hpo.study._optuna_private import running_trial
     from hpo.study.storage import make_storage
-    from hpo.trial.predict import predict_labels
-    from hpo.trial.pruning import EpochReporter, make_pruner
+    from hpo.trial.pruning import make_pruner
 
     if "study" not in _state:
         ref: LedgerRef = _state["ledger"]
@@ -153,7 +197,7 @@ def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -
             _state["study"] = optuna.load_study(
                 study_name=ref.study,
                 storage=make_storage(ref.storage),
-                pruner=make_pruner(experiment.strategy.pruner, experiment.budget.epochs),
+                pruner=make_pruner(experiment.strategy.pruner, resource),
             )
         except Exception as err:
             # the orchestrator opened this very storage, so failing here means the database
@@ -163,12 +207,4 @@ def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -
             if not (is_transient(err) or isinstance(err, UserInputError)):
                 raise
             return None
-    trial = running_trial(_state["study"], task.trial_id)
-    return EpochReporter(
-        trial,
-        lambda model: predict_labels(model, dataset.x_val),
-        dataset.x_val,
-        dataset.y_val,
-        experiment.primary.metric,
-        experiment.primary.average,
-    )
+    return running_trial(_state["study"], task.trial_id)
