@@ -66,7 +66,8 @@ def best(experiment: str, study: str | None, as_json: bool, tracking_uri: str | 
         return
     record = sweep.best()
     if as_json:
-        echo_json({"study": sweep.info.study, **sweep.record_json(record)})
+        noise = record.metrics.get(sweep.info.objective + "_reeval_std")  # promote --reevaluate
+        echo_json({"study": sweep.info.study, **sweep.record_json(record), "noise": noise})
     else:
         click.echo(best_text(sweep.info, record))
 

@@ -146,6 +146,10 @@ class RunReads:
         """The trial run and its sweep: needed to rebuild the exact data split."""
         run = self.client.get_run(run_id)
         tags = dict(run.data.tags)
+        if tags.get(schema.KIND) == schema.KIND_RETRAIN and schema.PARENT_RUN_ID in tags:
+            # a retrain (`hpo promote --reevaluate/--refit`): its trial's lineage
+            run = self.client.get_run(tags[schema.PARENT_RUN_ID])
+            run_id, tags = run.info.run_id, dict(run.data.tags)
         if tags.get(schema.KIND) != schema.KIND_TRIAL or schema.PARENT_RUN_ID not in tags:
             raise UserInputError(
                 "the model's run is not an hpo trial run: cannot find its data split",

@@ -12,6 +12,7 @@ KIND = "hpo.kind"
 KIND_SWEEP = "sweep"
 KIND_TRIAL = "trial"
 KIND_COMPARISON = "comparison"  # the parent run of `hpo compare`
+KIND_RETRAIN = "retrain"  # `hpo promote --reevaluate/--refit`: a child run of a trial run
 STUDY = "hpo.study"
 STRATEGY = "hpo.strategy"
 
@@ -49,6 +50,13 @@ WORKER = "hpo.worker"  # host:pid of the orchestrator that ran it
 WORKER_PID = "hpo.worker_pid"  # the training process
 MODEL_ARTIFACT = "model"
 CONFUSION_ARTIFACT = "confusion_matrix.json"
+
+# ---------------------------------------------------------------- a retrain run
+SEED = "hpo.seed"  # the Keras seed it trained with
+REFIT = "hpo.refit"  # "true": trained on train + validation (also on the registered version)
+REEVAL_MEAN_SUFFIX = "_reeval_mean"  # on the trial run: `<metric>_reeval_mean`, ...
+REEVAL_STD_SUFFIX = "_reeval_std"
+REEVAL_SEEDS = "reeval_seeds"
 
 # ---------------------------------------------------------------- a comparison run
 STRATEGIES = "hpo.strategies"
