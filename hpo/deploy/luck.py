@@ -9,6 +9,7 @@ score flattered the model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +20,6 @@ from hpo.deploy.reevaluate import Reevaluated, pick, reevaluate, top_trials, typ
 from hpo.tracking.reads import TrialRecord
 
 if TYPE_CHECKING:
-    from hpo.deploy.promote import PromoteOptions
     from hpo.deploy.refit import Refit
     from hpo.tracking.lineage import TrainedOn
     from hpo.tracking.registry import Registry
@@ -27,7 +27,12 @@ if TYPE_CHECKING:
 
 
 def reevaluated_pick(
-    sweep: SweepView, metric: str, options: PromoteOptions, registry: Registry
+    sweep: SweepView,
+    metric: str,
+    where: Sequence[str],
+    top: int,
+    seeds: int,
+    registry: Registry,
 ) -> tuple[TrialRecord, str, list[Reevaluated]]:
     """The trial picked by the mean over fresh seeds, the run whose model is promoted (the
     trial's own when it logged one, else its first retrain's), and every re-evaluation."""
@@ -36,12 +41,11 @@ def reevaluated_pick(
     check_selectable(metric, "--metric")
     info = sweep.info
     constraints = [Where.of(c) for c in sweep.constraints]
-    constraints += parse_where(options.where, sweep.records)
+    constraints += parse_where(where, sweep.records)
     direction = direction_of(metric, info.objective, info.direction)
-    assert options.reevaluate is not None
-    candidates = top_trials(sweep.records, metric, direction, constraints, options.reevaluate)
+    candidates = top_trials(sweep.records, metric, direction, constraints, top)
     trained = trained_on(registry.lineage(candidates[0].run_id))
-    results = reevaluate(sweep, candidates, trained, options.seeds, metric, options.tracking_uri)
+    results = reevaluate(sweep, candidates, trained, seeds, metric, registry.uri)
     chosen = pick(results, direction)
     model_run = chosen.record.run_id if chosen.record.has_model else chosen.runs[0]
     return chosen.record, model_run, results

@@ -104,7 +104,9 @@ def promote(options: PromoteOptions) -> Promotion:
     if options.reevaluate:
         from hpo.deploy.luck import reevaluated_pick
 
-        record, model_run, reevaluation = reevaluated_pick(sweep, metric, options, registry)
+        record, model_run, reevaluation = reevaluated_pick(
+            sweep, metric, options.where, options.reevaluate, options.seeds, registry
+        )
     else:
         record = _select(sweep, metric, options.where)
         model_run = record.run_id
