@@ -199,3 +199,26 @@ def test_a_cv_sweep_logs_the_mean_the_spread_and_each_fold(cv_sweep: Path) -> No
             Path(client.download_artifacts(run.info.run_id, "confusion_matrix.json")).read_text()
         )["matrix"]
         assert sum(map(sum, matrix)) > 0
+
+
+def test_the_history_picture_draws_fold_spread_only_under_cv(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hpo.reporting.fold_spread import draw_fold_spread
+    from hpo.tracking.reads import TrialRecord
+
+    def records(with_std: bool) -> list[TrialRecord]:
+        metrics = [{"f1": 0.5, **({"f1_std": 0.1} if with_std else {})}, {}]
+        return [TrialRecord(i, "r", "COMPLETE", {}, m, False) for i, m in enumerate(metrics)]
+
+    for with_std, bars in ((True, 1), (False, 0)):
+        fig, ax = plt.subplots()
+        draw_fold_spread(ax, [0, 1], [0.5, None], records(with_std), "f1")
+        assert len(ax.containers) == bars
+        if bars:
+            segments = ax.containers[0].lines[2][0].get_segments()
+            assert [tuple(map(tuple, s)) for s in segments] == [((0, 0.4), (0, 0.6))]
+        plt.close(fig)
