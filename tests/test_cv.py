@@ -222,3 +222,29 @@ def test_the_history_picture_draws_fold_spread_only_under_cv(tmp_path: Path) -> 
             segments = ax.containers[0].lines[2][0].get_segments()
             assert [tuple(map(tuple, s)) for s in segments] == [((0, 0.4), (0, 0.6))]
         plt.close(fig)
+
+
+def test_the_worker_marks_a_trial_pruned_between_folds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpo.sweep.mlflow_listener import _result_tags
+    from hpo.sweep.resume import training_setup
+    from hpo.trial import pipeline
+
+    config = tiny_experiment(evaluation={"cv": 3}, **{"strategy.pruner": "median"})
+    experiment = Experiment.model_validate(config)
+    asked: list[tuple[float, int]] = []
+    trial = types.SimpleNamespace(
+        report=lambda value, step: asked.append((value, step)), should_prune=lambda: True
+    )
+    monkeypatch.setattr(worker, "_ledger_trial", lambda exp, task, resource: trial)
+    fit = TrialResult("COMPLETE", metrics={"f1": 0.25}, history={"loss": [1.0]})
+    monkeypatch.setattr(pipeline, "train_and_evaluate", lambda inputs: (fit, None))
+    state = {"experiment": experiment, "dataset": _dataset(), "builder": print}
+    monkeypatch.setattr(worker, "_state", state)
+    result = worker.run_task(TrialTask(2, {"units": 8}, 5, None, False, trial_id=9))
+    assert (result.state, result.pruned_fold, result.pruned_epoch) == ("PRUNED", 1, None)
+    assert asked == [(0.25, 1)]  # the running mean after one fold run, step = runs done
+    assert _result_tags(result)["hpo.pruned_fold"] == "1"
+    # a resumed study must keep its evaluation: it is part of the recorded training setup
+    repeated = Experiment.model_validate(tiny_experiment(evaluation={"cv": 3, "repeats": 2}))
+    assert training_setup(repeated, repeated.space)["cv"] == "3 x2 seeds"
+    assert training_setup(experiment, experiment.space)["cv"] == 3
