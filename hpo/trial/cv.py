@@ -152,10 +152,7 @@ def cross_validate(
     per_run: list[dict[str, float]] = []
     model: Any = None
     for index, (repeat, view) in enumerate(_runs(views, plan.repeats)):
-        run_inputs = dataclasses.replace(
-            inputs, dataset=view, seed=repeat_seed(inputs.seed, repeat), callbacks=[]
-        )
-        result, model = train_one(run_inputs)
+        result, model = train_one(fold_inputs(inputs, view, repeat_seed(inputs.seed, repeat)))
         _add_costs(total, result)
         if result.state != "COMPLETE":
             total.error = f"fold run {index + 1} of {plan.runs}: {result.error}"
@@ -174,6 +171,13 @@ def cross_validate(
     total.state = "COMPLETE"
     total.trial_seconds = time.perf_counter() - started
     return total, model
+
+
+def fold_inputs(inputs: TrialInputs, view: Dataset, seed: int) -> TrialInputs:
+    """One fold run's inputs: its rows and seed, and no per-epoch callbacks (a fold run is
+    judged by the pruner after it ends). Anything bound to the validation rows must be
+    rebuilt here for `view`."""
+    return dataclasses.replace(inputs, dataset=view, seed=seed, callbacks=[])
 
 
 def _runs(views: list[Dataset], repeats: int) -> Iterator[tuple[int, Dataset]]:
