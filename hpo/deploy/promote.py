@@ -259,4 +259,9 @@ def promotion_text(result: Promotion) -> str:
         )
     if result.refit:
         lines.insert(-1, "refit on train + validation (tag hpo.refit=true)")
+    if result.test_intervals:
+        spans = ", ".join(
+            f"{k} [{low:.4f}, {high:.4f}]" for k, (low, high) in result.test_intervals.items()
+        )
+        lines.insert(3, f"test 95% bootstrap intervals: {spans}")
     return "\n".join(lines)
