@@ -95,7 +95,9 @@ def test_promote_registers_with_lineage_and_the_alias_loads(sweeps: dict[str, An
         "run_id",
         "test_metrics",
         "moved",
+        "refit",  # "reevaluation" only with --reevaluate (tests/test_reevaluate.py)
     }
+    assert out["refit"] is False
     assert out["model_uri"] == "models:/digits@champion" and out["moved"] is True
     assert out["run_id"] == good["best"]["run_id"]  # the sweep's best trial
     assert set(out["test_metrics"]) == {"test_accuracy", "test_precision", "test_recall", "test_f1"}

@@ -47,7 +47,7 @@ def test_strategies_choose_their_runner_and_declare_their_size() -> None:
     assert random.trial_runner() == KerasFit()
     assert random.size is None
     grid = create_strategy("grid", {"cv": 3, "n_jobs": 2}, SPACE, ["maximize"], 0)
-    assert grid.trial_runner() == SklearnCV(cv=3, n_jobs=2)
+    assert grid.trial_runner() == KerasFit(folds=3)  # k folds: trial/cv.py, as evaluation.cv
     assert grid.size == 6
     # class-level forms, for callers with a configuration but no study yet (`hpo compare`)
     cls = strategy_class("grid")
@@ -87,7 +87,8 @@ def test_the_worker_runs_the_tasks_runner_whatever_the_strategy(
 
     keras_task = TrialTask(4, {"units": 8}, 11, None, False)  # a grid experiment, yet KerasFit
     assert worker.run_task(keras_task).metrics == {"f1": 0.5}
-    cv_task = TrialTask(5, {"units": 16}, 12, None, False, runner=SklearnCV(cv=3, n_jobs=2))
+    runner = SklearnCV(cv="validation", n_jobs=2)
+    cv_task = TrialTask(5, {"units": 16}, 12, None, False, runner=runner)
     assert worker.run_task(cv_task).metrics == {"f1": 0.25}
     (kind, inputs), second = calls
     assert kind == "keras"
@@ -99,7 +100,7 @@ def test_the_worker_runs_the_tasks_runner_whatever_the_strategy(
     )
     assert (inputs.builder, inputs.callbacks) == (print, [])
     assert inputs.predictions is not None  # one validation pass, shared with the pruner
-    assert second == ("sklearn", ({"units": 16}, 3, 2))
+    assert second == ("sklearn", ({"units": 16}, "validation", 2))
 
 
 def test_nothing_outside_search_and_trial_tests_a_strategys_name() -> None:

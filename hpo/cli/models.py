@@ -63,6 +63,15 @@ def _quantizations() -> tuple[str, ...]:
     help="Gate: exit 1 and register nothing when test F1 is below this.",
 )
 @click.option("--force", is_flag=True, help="Move the alias even if the new version is worse.")
+@click.option(
+    "--reevaluate",
+    type=click.IntRange(1),
+    help="Retrain the top K trials with --seeds fresh seeds each; pick by the mean.",
+)
+@click.option(
+    "--seeds", type=click.IntRange(1), default=3, show_default=True, help="Seeds per trial."
+)
+@click.option("--refit", is_flag=True, help="Train the pick on train + validation first.")
 @trust_model_option
 @json_option()
 @tracking_uri_option

@@ -66,7 +66,11 @@ def best(experiment: str, study: str | None, as_json: bool, tracking_uri: str | 
         return
     record = sweep.best()
     if as_json:
-        echo_json({"study": sweep.info.study, **sweep.record_json(record)})
+        from hpo.tracking.schema import REEVAL_STD_SUFFIX
+
+        # the objective's spread over `hpo promote --reevaluate`'s seeds, when measured
+        noise = record.metrics.get(sweep.info.objective + REEVAL_STD_SUFFIX)
+        echo_json({"study": sweep.info.study, **sweep.record_json(record), "noise": noise})
     else:
         click.echo(best_text(sweep.info, record))
 

@@ -50,7 +50,7 @@ FILE_SOURCES = ("csv", "parquet", "npz", "text_csv", "image_folder")
 IMAGE_KEYS = ("image_size", "color_mode", "skip_bad_files", "demo_images")
 # metrics a trial can be optimised or constrained on: validation scores and costs
 ObjectiveMetric = Literal[ScoreName, CostName]
-PrunerName = Literal["none", "median", "asha", "hyperband"]
+PrunerName = Literal["none", "median", "asha", "hyperband", "wilcoxon"]
 # an experiment's MLflow name (and an artifact folder): the safe set of hpo/config/names.py
 SafeName = Annotated[str, AfterValidator(check_name)]
 
@@ -230,6 +230,16 @@ class Budget(_Strict):
         return data
 
 
+class Evaluation(_Strict):
+    """How a trial is scored: the validation split (default), k stratified folds of
+    train + validation, and/or several training seeds per split (hpo/trial/cv.py)."""
+
+    cv: int | None = Field(
+        default=None, ge=2, description="stratified folds of train + validation (default: none)"
+    )
+    repeats: int = Field(default=1, ge=1, description="training seeds per split")
+
+
 class TrackingConfig(_Strict):
     uri: str | None = None
     experiment: SafeName | None = None
@@ -249,6 +259,7 @@ class Experiment(_Strict):
     constraints: list[Constraint] = Field(default_factory=list)
     strategy: StrategyConfig = StrategyConfig()
     budget: Budget = Budget()
+    evaluation: Evaluation = Evaluation()
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
@@ -260,7 +271,22 @@ class Experiment(_Strict):
             raise ValueError("objective: each metric may appear once")
         if len({o.average for o in objectives}) > 1:
             raise ValueError("objective: all objectives must use the same average")
+        folded = self.evaluation.cv is not None or self.evaluation.repeats > 1
+        if self.strategy.pruner == "wilcoxon" and not folded:
+            raise ValueError(
+                "strategy.pruner wilcoxon compares folds or repeats: set evaluation.cv or "
+                "evaluation.repeats"
+            )
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_default_evaluation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave `evaluation` out when it is the default, so configs written before it
+        existed keep their hashes."""
+        data: dict[str, Any] = handler(self)
+        if self.evaluation == Evaluation():
+            data.pop("evaluation", None)
+        return data
 
     @property
     def space(self) -> SearchSpace:

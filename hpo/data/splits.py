@@ -146,3 +146,13 @@ def _too_few(
         f"{t:g} need at least {needed} rows of every class); {' or '.join(fixes)}",
         field="data.max_samples" if subsampled else "data.target",
     )
+
+
+def fold_indices(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, validation) row indices of `y` for each of `folds` stratified folds,
+    shuffled with `seed`: every row is validated exactly once. The one fold split of hpo
+    (`evaluation.cv` and grid's `cv: k` both use it)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))

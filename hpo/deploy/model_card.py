@@ -103,8 +103,10 @@ def card_markdown(
     record: TrialRecord,
     trained: TrainedOn,
     test_metrics: Mapping[str, float],
+    extra: Sequence[str] = (),
 ) -> str:
-    """Markdown: what the model is, where it came from, how good it is on unseen rows."""
+    """Markdown: what the model is, where it came from, how good it is on unseen rows;
+    `extra` lines (confidence intervals, optimism, refit: deploy/luck.py) before "Use"."""
     exp, data = trained.experiment, trained.dataset
     sweep = lineage.sweep_tags
     commit = git_commit(lineage)
@@ -158,6 +160,7 @@ def card_markdown(
             "",
             f"![confusion matrix]({CONFUSION_FILE})",
             "",
+            *extra,
             "## Use",
             "",
             f"- `mlflow.pyfunc.load_model('models:/{name}@{alias}')` (inputs: float32 rows)",

@@ -43,6 +43,9 @@ class PromoteOptions:
     force: bool = False
     tracking_uri: str | None = None
     trust_model: bool = False
+    reevaluate: int | None = None  # retrain the top K trials ...
+    seeds: int = 3  # ... with S fresh seeds each, pick by the mean (deploy/reevaluate.py)
+    refit: bool = False  # train the pick on train + validation first (deploy/refit.py)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class Promotion:
     created: bool
     previous: str | None
     reason: str
+    reevaluation: list[dict[str, Any]] | None = None
+    refit: bool = False
+    test_intervals: dict[str, tuple[float, float]] | None = None
 
     @property
     def model_uri(self) -> str:
@@ -72,6 +78,8 @@ class Promotion:
             "run_id": self.run_id,
             "test_metrics": self.test_metrics,
             "moved": self.moved,
+            **({"reevaluation": self.reevaluation} if self.reevaluation is not None else {}),
+            "refit": self.refit,
         }
 
 
@@ -91,13 +99,28 @@ def promote(options: PromoteOptions) -> Promotion:
     check_alias(options.alias)
     sweep = open_sweep(options.experiment, options.study, options.tracking_uri)
     metric = options.metric or sweep.info.objective
-    record = _select(sweep, metric, options.where)
-
     registry = Registry(options.tracking_uri)
+    reevaluation = None
+    if options.reevaluate:
+        from hpo.deploy.luck import reevaluated_pick
+
+        record, model_run, reevaluation = reevaluated_pick(
+            sweep, metric, options.where, options.reevaluate, options.seeds, registry
+        )
+    else:
+        record = _select(sweep, metric, options.where)
+        model_run = record.run_id
+
     lineage = registry.lineage(record.run_id)
     trained = trained_on(lineage)
+    refitted = None
+    if options.refit:
+        from hpo.deploy.luck import refit_pick
+
+        refitted = refit_pick(sweep, record, trained, options.tracking_uri)
+        model_run = refitted.run_id
     model = registry.load_keras(
-        f"runs:/{record.run_id}/{MODEL_ARTIFACT}", trust_model=options.trust_model
+        f"runs:/{model_run}/{MODEL_ARTIFACT}", trust_model=options.trust_model
     )
     data = trained.dataset
     test_metrics, confusion = evaluate(model, data.x_test, data.y_test, trained.average)
@@ -110,10 +133,14 @@ def promote(options: PromoteOptions) -> Promotion:
             "nothing registered, nothing logged"
         )
 
-    registry.log_metrics(record.run_id, test_metrics)
-    tags, card = _card(options, registry, lineage, record, trained, test_metrics, confusion)
+    registry.log_metrics(model_run, test_metrics)
+    from hpo.deploy.luck import card_sections
+
+    extra, intervals = card_sections(record, trained, test_metrics, confusion, refitted)
+    tags, card = _card(options, registry, lineage, record, trained, test_metrics, confusion, extra)
+    tags[schema.REFIT] = "true" if refitted is not None else "false"
     version, created = registry.register(
-        options.model_name, record.run_id, tags=tags, description=card[:4000]
+        options.model_name, model_run, tags=tags, description=card[:4000]
     )
     holder = registry.alias_holder(options.model_name, options.alias)
     moved, reason = _alias_moves(options, registry, holder, version, metric, test_metrics)
@@ -123,7 +150,7 @@ def promote(options: PromoteOptions) -> Promotion:
         model_name=options.model_name,
         version=version,
         alias=options.alias,
-        run_id=record.run_id,
+        run_id=model_run,
         trial=record.trial,
         study=sweep.info.study,
         test_metrics=test_metrics,
@@ -131,6 +158,9 @@ def promote(options: PromoteOptions) -> Promotion:
         created=created,
         previous=holder.version if holder else None,
         reason=reason,
+        reevaluation=[r.to_json() for r in reevaluation] if reevaluation is not None else None,
+        refit=refitted is not None,
+        test_intervals=intervals,
     )
 
 
@@ -153,6 +183,7 @@ def _card(
     trained: TrainedOn,
     test_metrics: dict[str, float],
     confusion: np.ndarray,
+    extra: Sequence[str] = (),
 ) -> tuple[dict[str, str], str]:
     """Log the model card and its confusion matrix on the trial run; the version's tags
     (lineage, test metrics, where the card is) and the card's text."""
@@ -163,7 +194,9 @@ def _card(
     from hpo.tracking.registry import CARD_FILE, CONFUSION_FILE
 
     tags = lineage_tags(lineage, record, test_metrics)
-    card = card_markdown(options.model_name, options.alias, lineage, record, trained, test_metrics)
+    card = card_markdown(
+        options.model_name, options.alias, lineage, record, trained, test_metrics, extra
+    )
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / CARD_FILE).write_text(card, encoding="utf-8")
         write_confusion_png(confusion, trained.dataset.class_names, Path(folder) / CONFUSION_FILE)
@@ -218,4 +251,17 @@ def promotion_text(result: Promotion) -> str:
         where + (f"; {result.reason}" if result.moved else ""),
         f"load with mlflow.pyfunc.load_model({result.model_uri!r})",
     ]
+    for entry in result.reevaluation or []:
+        lines.insert(
+            -1,
+            f"re-evaluated trial {entry['trial']}: mean {entry['mean']:.4f} ± "
+            f"{entry['std']:.4f} over {len(entry['seeds'])} seeds",
+        )
+    if result.refit:
+        lines.insert(-1, "refit on train + validation (tag hpo.refit=true)")
+    if result.test_intervals:
+        spans = ", ".join(
+            f"{k} [{low:.4f}, {high:.4f}]" for k, (low, high) in result.test_intervals.items()
+        )
+        lines.insert(3, f"test 95% bootstrap intervals: {spans}")
     return "\n".join(lines)

@@ -218,7 +218,7 @@ def _history(
         "history_trials.png",
         "Optimisation history (by trial)",
         f"{metric} of each completed trial and the best so far",
-        lambda p: plots.plot_trial_history(p, numbers, values, direction, metric),
+        lambda p: plots.plot_trial_history(p, numbers, values, direction, metric, records),
     )
     times = page.attempt(
         "history by time", lambda: trial_times(tracking_uri, info.experiment_id, info.run_id)

@@ -98,13 +98,18 @@ def plot_trial_history(
     values: Sequence[float | None],
     direction: str,
     metric: str,
+    records: Sequence[Any] = (),
 ) -> Path:
-    """Optuna's optimisation history: every trial's objective and the best so far."""
+    """Optuna's optimisation history: every trial's objective and the best so far; under
+    cross-validation (`<metric>_std` logged) each trial's fold spread as an error bar."""
     study = trials_study([], values, direction, trial_numbers)
     with _optuna_style() as optuna_plots:
         ax = optuna_plots.plot_optimization_history(study, target_name=metric)
         ax.set_title(f"Optimisation history ({direction} {metric})")
         ax.set_ylabel(metric)
+        from hpo.reporting.fold_spread import draw_fold_spread
+
+        draw_fold_spread(ax, trial_numbers, values, records, metric)
         return _save(ax.figure, path)
 
 

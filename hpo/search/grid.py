@@ -5,7 +5,8 @@ overridable per parameter with `grid_points` or explicit `values`). Candidates a
 enumerated like nested for-loops in search-space order, the LAST parameter changing
 fastest; a conditional parameter only varies where it is active, so no two candidates
 are the same trial. Each candidate is then evaluated by scikit-learn's `GridSearchCV` over
-a SciKeras classifier in the training process (see hpo/trial/sklearn_cv.py), so every candidate
+a SciKeras classifier in the training process (see hpo/trial/sklearn_cv.py), or with `cv: k`
+by the k-fold cross-validation every strategy runs (hpo/trial/cv.py), so every candidate
 becomes a trial run the moment it finishes, and a re-run of the study skips candidates
 already in the ledger.
 """
@@ -28,7 +29,7 @@ from hpo.search.base import (
     StrategyOptions,
     TrialRequest,
 )
-from hpo.trial.task import SklearnCV, TrialRunner
+from hpo.trial.task import KerasFit, SklearnCV, TrialRunner
 
 
 class GridOptions(StrategyOptions):
@@ -38,9 +39,9 @@ class GridOptions(StrategyOptions):
     cv: Literal["validation"] | int = Field(
         default="validation",
         description="'validation': the sweep's own validation split (PredefinedSplit); "
-        "an int k: stratified k-fold on train + validation",
+        "an int k: stratified k-fold on train + validation (as evaluation.cv: k)",
     )
-    n_jobs: int = Field(default=1, ge=1, description="GridSearchCV's n_jobs (folds in parallel)")
+    n_jobs: int = Field(default=1, ge=1, description="GridSearchCV's n_jobs (validation split)")
 
     @field_validator("cv")
     @classmethod
@@ -143,7 +144,11 @@ class GridStrategy(Strategy[GridOptions]):
 
     @classmethod
     def runner_for(cls, options: GridOptions) -> TrialRunner:
-        """Each candidate goes through scikit-learn's GridSearchCV (trial/sklearn_cv.py)."""
+        """On the validation split each candidate goes through scikit-learn's GridSearchCV
+        (trial/sklearn_cv.py); `cv: k` is `evaluation.cv: k`, the one cross-validation
+        every strategy runs (trial/cv.py)."""
+        if isinstance(options.cv, int):
+            return KerasFit(folds=options.cv)
         return SklearnCV(cv=options.cv, n_jobs=options.n_jobs)
 
     def ask(self) -> TrialRequest:

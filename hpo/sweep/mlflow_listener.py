@@ -303,4 +303,6 @@ def _result_tags(result: TrialResult) -> dict[str, str]:
         tags[schema.PRECISION_POLICY] = result.precision_policy
     if result.pruned_epoch is not None:
         tags[schema.PRUNED_EPOCH] = str(result.pruned_epoch)
+    if result.pruned_fold is not None:
+        tags[schema.PRUNED_FOLD] = str(result.pruned_fold)
     return tags

@@ -15,6 +15,7 @@ from hpo.errors import UserInputError
 from hpo.models import check_builder, check_model, check_params
 from hpo.search import strategy_for
 from hpo.search.base import Direction
+from hpo.trial.cv import plan_for
 from hpo.trial.task import SklearnCV, TrialRunner
 
 
@@ -65,7 +66,7 @@ def check(experiment: Experiment, *, source: str) -> Checked:
                 f"average 'binary' needs 2 classes, the data has {dataset.n_classes}",
                 field="objective.average",
             )
-        _check_folds(strategy.trial_runner(), dataset)
+        _check_folds(experiment, strategy.trial_runner(), dataset)
         if isinstance(strategy.trial_runner(), SklearnCV):  # scikit-learn needs arrays
             require_in_memory(
                 [dataset.x_train, dataset.x_val],
@@ -86,22 +87,31 @@ def _size_text(checked: Checked) -> str:
     return f"{size} candidates{cut}"
 
 
-def _check_folds(runner: TrialRunner, dataset: Dataset) -> None:
+def _check_folds(experiment: Experiment, runner: TrialRunner, dataset: Dataset) -> None:
     """k-fold cross-validation (on train + validation) needs k rows of every class: with
-    fewer, scikit-learn warns and scores folds that miss a class."""
-    if not isinstance(runner, SklearnCV) or not isinstance(runner.cv, int):
+    fewer, scikit-learn warns and scores folds that miss a class. Grid's `cv: k` and
+    `evaluation.cv` are one setting: both given, they must agree."""
+    folds = plan_for(experiment, runner).folds
+    field = "evaluation.cv" if experiment.evaluation.cv is not None else "strategy.options.cv"
+    if folds is None:
         return
+    if experiment.evaluation.cv is not None and folds != experiment.evaluation.cv:
+        raise UserInputError(
+            f"grid's cv: {folds} and evaluation.cv: {experiment.evaluation.cv} disagree: "
+            "set one of them",
+            field="strategy.options.cv",
+        )
     counts = np.bincount(
         np.concatenate([dataset.y_train, dataset.y_val]), minlength=dataset.n_classes
     )
-    if counts.min() < runner.cv:
+    if counts.min() < folds:
         smallest = int(counts.argmin())
         raise UserInputError(
-            f"{runner.cv}-fold cross-validation needs at least {runner.cv} rows of every class "
+            f"{folds}-fold cross-validation needs at least {folds} rows of every class "
             f"in train + validation, class {dataset.class_names[smallest]} has "
             f"{int(counts[smallest])}: use fewer cv splits (cv: {max(int(counts.min()), 2)}), "
             "a larger max_samples or a smaller test_size",
-            field="strategy.options.cv",
+            field=field,
         )
 
 

@@ -25,6 +25,7 @@ from hpo.study.ledger import (
     STRATEGY_ATTR,
     TRAINING_ATTR,
 )
+from hpo.trial.cv import plan_for
 
 # what changes how one trial is trained and scored (the trial budget, timeout and workers
 # only change how many trials run)
@@ -32,7 +33,8 @@ TRAINING_FIELDS = ("epochs", "batch_size", "early_stopping_patience", "pruner", 
 
 
 def training_setup(exp: Experiment, space: SearchSpace) -> dict[str, Any]:
-    """The config's `TRAINING_FIELDS`; `cv` is how its strategy's runner scores a trial."""
+    """The config's `TRAINING_FIELDS`; `cv` is how a trial is scored (`evaluation`, or
+    grid's `cv`: "validation", k, or "<k> x<r> seeds")."""
     cls = strategy_class(exp.strategy.name)
     runner = cls.runner_for(cls.Options.model_validate(exp.strategy.options))
     return {
@@ -41,7 +43,7 @@ def training_setup(exp: Experiment, space: SearchSpace) -> dict[str, Any]:
         "batch_size": "searched" if "batch_size" in space.names else exp.budget.batch_size,
         "early_stopping_patience": exp.budget.early_stopping_patience,
         "pruner": exp.strategy.pruner,
-        "cv": getattr(runner, "cv", "validation"),
+        "cv": plan_for(exp, runner).describe(),
     }
 
 

@@ -23,6 +23,7 @@ from hpo.tracking.store import quote
 from hpo.urls import with_driver
 
 EPOCH_METRICS = ("loss", "val_loss")  # logged per epoch; a trial record keeps the others
+FOLD_SUFFIX = "_fold"  # `<metric>_fold`: one value per fold run (step = run index)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,11 @@ class RunReads:
                 run_id=run.info.run_id,
                 state=run.data.tags.get(schema.STATE, "RUNNING"),
                 params=dict(run.data.params),
-                metrics={k: v for k, v in run.data.metrics.items() if k not in EPOCH_METRICS},
+                metrics={
+                    k: v
+                    for k, v in run.data.metrics.items()
+                    if k not in EPOCH_METRICS and not k.endswith(FOLD_SUFFIX)
+                },
                 has_model=run.data.tags.get(schema.MODEL) == schema.MODEL_LOGGED,
                 start_time=run.info.start_time or 0,
                 end_time=run.info.end_time or 0,
@@ -141,6 +146,10 @@ class RunReads:
         """The trial run and its sweep: needed to rebuild the exact data split."""
         run = self.client.get_run(run_id)
         tags = dict(run.data.tags)
+        if tags.get(schema.KIND) == schema.KIND_RETRAIN and schema.PARENT_RUN_ID in tags:
+            # a retrain (`hpo promote --reevaluate/--refit`): its trial's lineage
+            run = self.client.get_run(tags[schema.PARENT_RUN_ID])
+            run_id, tags = run.info.run_id, dict(run.data.tags)
         if tags.get(schema.KIND) != schema.KIND_TRIAL or schema.PARENT_RUN_ID not in tags:
             raise UserInputError(
                 "the model's run is not an hpo trial run: cannot find its data split",

@@ -18,7 +18,14 @@ from mlflow.entities import Metric, Param, RunTag
 
 from hpo.retry import Backoff
 from hpo.tracking import schema
-from hpo.tracking.reads import EPOCH_METRICS, RunReads, SweepInfo, mlflow_client, trial_run_id
+from hpo.tracking.reads import (
+    EPOCH_METRICS,
+    FOLD_SUFFIX,
+    RunReads,
+    SweepInfo,
+    mlflow_client,
+    trial_run_id,
+)
 from hpo.tracking.retry import READ_BACKOFF, RetryingClient, retrying_of
 from hpo.tracking.store import ARTIFACT_ROOT, now_ms
 
@@ -219,7 +226,8 @@ class Tracker(RunReads, RunUpdates):
             for k, v in metrics.items()
             if v is not None and math.isfinite(float(v))
         ]
-        for key in EPOCH_METRICS:
+        # per epoch (loss, val_loss) and per fold run (`<metric>_fold`, trial/cv.py)
+        for key in (*EPOCH_METRICS, *(k for k in history if k.endswith(FOLD_SUFFIX))):
             for epoch, value in enumerate(history.get(key, ())):
                 if math.isfinite(value):
                     batch.append(Metric(key, float(value), now, epoch))

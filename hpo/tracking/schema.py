@@ -12,6 +12,7 @@ KIND = "hpo.kind"
 KIND_SWEEP = "sweep"
 KIND_TRIAL = "trial"
 KIND_COMPARISON = "comparison"  # the parent run of `hpo compare`
+KIND_RETRAIN = "retrain"  # `hpo promote --reevaluate/--refit`: a child run of a trial run
 STUDY = "hpo.study"
 STRATEGY = "hpo.strategy"
 
@@ -46,6 +47,7 @@ ERROR = "hpo.error"
 MODEL = "hpo.model"
 MODEL_LOGGED = "logged"
 PRUNED_EPOCH = "hpo.pruned_epoch"
+PRUNED_FOLD = "hpo.pruned_fold"  # under cv/repeats: fold runs trained (1-based)
 WORKER = "hpo.worker"  # host:pid of the orchestrator that ran it
 WORKER_PID = "hpo.worker_pid"  # the training process
 DEVICE = "hpo.device"  # where it trained: cpu, gpu:<ids> (CUDA_VISIBLE_DEVICES), any
@@ -53,6 +55,13 @@ PEAK_RSS_SCOPE = "hpo.peak_rss_scope"  # peak_rss_mb of the trial, or the proces
 PRECISION_POLICY = "hpo.precision_policy"  # mixed_float16 / mixed_bfloat16 when mixed
 MODEL_ARTIFACT = "model"
 CONFUSION_ARTIFACT = "confusion_matrix.json"
+
+# ---------------------------------------------------------------- a retrain run
+SEED = "hpo.seed"  # the Keras seed it trained with
+REFIT = "hpo.refit"  # "true": trained on train + validation (also on the registered version)
+REEVAL_MEAN_SUFFIX = "_reeval_mean"  # on the trial run: `<metric>_reeval_mean`, ...
+REEVAL_STD_SUFFIX = "_reeval_std"
+REEVAL_SEEDS = "reeval_seeds"
 
 # ---------------------------------------------------------------- a comparison run
 STRATEGIES = "hpo.strategies"

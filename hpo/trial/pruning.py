@@ -40,6 +40,12 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=max(epochs, 1), reduction_factor=3
         )
+    if name == "wilcoxon":  # per fold run (trial/cv.py): a paired test against the best
+        import warnings
+
+        with warnings.catch_warnings():  # experimental since Optuna 3.6; chosen knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.pruners.WilcoxonPruner(p_threshold=0.1)
     return optuna.pruners.NopPruner()
 
 

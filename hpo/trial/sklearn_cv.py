@@ -3,8 +3,8 @@
 Runs in the training process. The classifier builds its Keras model with the shared model
 factory (routed parameters: `model__units`, `model__learning_rate`, ...), so a grid trial
 trains the same model any other strategy would. By default the cross-validation is the
-sweep's own split (`PredefinedSplit`: fit on train, score on validation); with `cv: k` it is
-stratified k-fold on train + validation, and `<metric>_std` gives the spread over folds.
+sweep's own split (`PredefinedSplit`: fit on train, score on validation); grid's `cv: k` is
+not run here but by hpo/trial/cv.py, the cross-validation every strategy shares.
 The test split is never touched.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from scikeras.wrappers import KerasClassifier
 from sklearn.metrics import accuracy_score, make_scorer, precision_score, recall_score
 from sklearn.metrics import f1_score as sk_f1
-from sklearn.model_selection import GridSearchCV, PredefinedSplit, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
 from hpo.data.images import is_image_array
 from hpo.errors import first_line
@@ -113,14 +113,14 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
     result = TrialResult(state="FAIL")
     x = np.concatenate([dataset.x_train, dataset.x_val])
     y = np.concatenate([dataset.y_train, dataset.y_val])
-    if cv == "validation":
-        splitter: Any = PredefinedSplit(
-            np.r_[np.full(len(dataset.y_train), -1), np.zeros(len(dataset.y_val), dtype=int)]
-        )
-        _validation.update(x=np.asarray(dataset.x_val), y=dataset.y_val)
-    else:
-        splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
-        _validation.clear()
+    if cv != "validation":  # k folds: the one cross-validation path (trial/cv.py)
+        from hpo.trial.cv import Plan, cross_validate
+
+        return cross_validate(inputs, Plan(int(cv), inputs.experiment.evaluation.repeats))
+    splitter: Any = PredefinedSplit(
+        np.r_[np.full(len(dataset.y_train), -1), np.zeros(len(dataset.y_val), dtype=int)]
+    )
+    _validation.update(x=np.asarray(dataset.x_val), y=dataset.y_val)
     batch_size = int(params.get("batch_size", experiment.budget.batch_size))
     grid = {f"model__{k}": [v] for k, v in params.items() if k != "batch_size"}
     estimator = HpoKerasClassifier(
@@ -164,7 +164,7 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
             result.n_params = int(last["model"].count_params())
             if any(not math.isfinite(v) for v in last["loss"]):
                 raise TrialFailed("loss became NaN")
-            model = last["model"] if cv == "validation" else None
+            model = last["model"]
         result.state = "COMPLETE"
     except TrialFailed as err:
         result.error = str(err)

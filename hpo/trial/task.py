@@ -11,12 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from hpo.config.experiment import Experiment
     from hpo.data.dataset import Dataset
-    from hpo.trial.validation import EpochPredictions
 
 
 class TrialFailed(Exception):
@@ -37,6 +36,7 @@ class TrialResult:
     error: str | None = None
     model_dir: str | None = None  # an MLflow Keras model saved by the worker, to upload
     pruned_epoch: int | None = None
+    pruned_fold: int | None = None  # under cv/repeats: fold runs done when pruned (1-based)
     worker_pid: int = 0
     # validation confusion matrix (rows: true class): the sweep report reads it instead of
     # loading the best model into the orchestrator (a TensorFlow import)
@@ -69,6 +69,15 @@ class TrialResult:
 Trained = tuple[TrialResult, Any]
 
 
+class ValidationPass(Protocol):
+    """The validation split's predictions for a model's current weights, computed once per
+    epoch (hpo.trial.validation.EpochPredictions)."""
+
+    def probs(self, model: Any) -> Any: ...
+
+    def labels(self, model: Any) -> Any: ...
+
+
 @dataclass(frozen=True)
 class TrialInputs:
     """Everything a runner may use for one trial, gathered by the training process."""
@@ -81,20 +90,24 @@ class TrialInputs:
     callbacks: list[Any]  # per-epoch Keras callbacks (pruning)
     # the validation split's predictions after each epoch, shared by validation and pruning
     # (None: the pipeline makes its own)
-    predictions: EpochPredictions | None = None
+    predictions: ValidationPass | None = None
 
 
 @dataclass(frozen=True)
 class KerasFit:
     """Build the model, fit it on the train split, score it on validation (trial/pipeline.py).
-    The only runner that takes per-epoch callbacks (pruning)."""
+    The only runner that takes per-epoch callbacks (pruning). `folds` (grid's `cv: k`)
+    cross-validates like `evaluation.cv` (trial/cv.py)."""
+
+    folds: int | None = None
 
 
 @dataclass(frozen=True)
 class SklearnCV:
-    """scikit-learn `GridSearchCV` on one candidate (trial/sklearn_cv.py): `cv` is
-    "validation" (the sweep's own split) or k stratified folds; `n_jobs` folds in parallel.
-    It builds its models by the experiment's builder name, and does not prune."""
+    """scikit-learn `GridSearchCV` on one candidate over the sweep's own validation split
+    (trial/sklearn_cv.py). k folds are not run here but by trial/cv.py (one cv path); `cv`
+    stays for specs pickled by an older hpo. It builds its models by the experiment's
+    builder name, and does not prune."""
 
     cv: Literal["validation"] | int = "validation"
     n_jobs: int = 1

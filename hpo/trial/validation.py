@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from hpo.trial.predict import predict_proba
-from hpo.trial.task import TrialFailed
+from hpo.trial.task import TrialFailed, ValidationPass
 
 # Keras's `backend.epsilon()`: probabilities are clipped to [eps, 1 - eps] before the log
 _EPSILON = 1e-7
@@ -91,7 +91,7 @@ def epoch_metrics(model: Any, probs: np.ndarray, y_val: np.ndarray) -> dict[str,
     return {"val_loss": loss, "val_accuracy": accuracy}
 
 
-def validation_callback(predictions: EpochPredictions, y_val: np.ndarray) -> Any:
+def validation_callback(predictions: ValidationPass, y_val: np.ndarray) -> Any:
     """A Keras callback that puts `val_loss` and `val_accuracy` into each epoch's logs. It
     must come before every callback that reads them (EarlyStopping, pruning)."""
     import keras

@@ -22,6 +22,7 @@ from hpo.config.experiment import Experiment
 from hpo.config.selection import is_better
 from hpo.data.dataset import Dataset
 from hpo.errors import UserInputError, first_line
+from hpo.trial.cv import Plan, plan_for
 from hpo.trial.placement import device_label
 from hpo.trial.resources import Meter
 from hpo.trial.score_noise import bootstrap_std
@@ -115,25 +116,29 @@ def run_task(task: TrialTask) -> TrialResult:
         return TrialResult(state="FAIL", error=_state["init_error"])
     experiment: Experiment = _state["experiment"]
     dataset: Dataset = _state["dataset"]
-    from hpo.trial.validation import EpochPredictions
-
-    predictions = EpochPredictions(dataset.x_val)
-    reporter = _epoch_reporter(experiment, dataset, task, predictions)
-    callbacks: list[Any] = []
-    if reporter is not None:
-        from hpo.trial.pruning import keras_callback
-
-        callbacks.append(keras_callback(reporter))
-    inputs = TrialInputs(
-        experiment, dataset, task.params, task.seed, _state["builder"], callbacks, predictions
-    )
+    plan = plan_for(experiment, task.runner)
     meter = Meter()
     meter.start()
-    result, model = train(task.runner, inputs)
+    if plan.active:  # folds and/or repeats, whatever the strategy (trial/cv.py)
+        result, model = _cross_validate(experiment, dataset, task, plan)
+    else:
+        from hpo.trial.validation import EpochPredictions
+
+        predictions = EpochPredictions(dataset.x_val)
+        reporter = _epoch_reporter(experiment, dataset, task, predictions)
+        callbacks: list[Any] = []
+        if reporter is not None:
+            from hpo.trial.pruning import keras_callback
+
+            callbacks.append(keras_callback(reporter))
+        inputs = TrialInputs(
+            experiment, dataset, task.params, task.seed, _state["builder"], callbacks, predictions
+        )
+        result, model = train(task.runner, inputs)
+        if reporter is not None and reporter.pruned_epoch is not None and result.state != "FAIL":
+            result.state = "PRUNED"
+            result.pruned_epoch = reporter.pruned_epoch
     _record_cost(result, meter, experiment, task.seed)
-    if reporter is not None and reporter.pruned_epoch is not None and result.state != "FAIL":
-        result.state = "PRUNED"
-        result.pruned_epoch = reporter.pruned_epoch
     value = result.value(experiment.primary.metric)
     if (
         model is not None
@@ -181,17 +186,54 @@ def train(runner: TrialRunner, inputs: TrialInputs) -> Trained:
     raise TypeError(f"unknown trial runner {runner!r}")
 
 
+def _cross_validate(
+    experiment: Experiment, dataset: Dataset, task: TrialTask, plan: Plan
+) -> Trained:
+    """k folds x r seeds; the configured pruner is asked after each fold run."""
+    from hpo.trial.cv import FoldReporter, cross_validate
+
+    trial = _ledger_trial(experiment, task, plan.runs)
+    reporter = None
+    if trial is not None:
+        paired = experiment.strategy.pruner == "wilcoxon"
+        reporter = FoldReporter(trial, experiment.primary.metric, paired=paired)
+    inputs = TrialInputs(experiment, dataset, task.params, task.seed, _state["builder"], [])
+    result, model = cross_validate(inputs, plan, reporter)
+    if reporter is not None and reporter.pruned_fold is not None and result.state != "FAIL":
+        result.state = "PRUNED"
+        result.pruned_fold = reporter.pruned_fold
+    return result, model
+
+
 def _epoch_reporter(
     experiment: Experiment, dataset: Dataset, task: TrialTask, predictions: EpochPredictions
 ) -> Any:
     """A pruning reporter for this trial, or None when the sweep does not prune."""
+    trial = _ledger_trial(experiment, task, experiment.budget.epochs)
+    if trial is None:
+        return None
+    from hpo.trial.pruning import EpochReporter
+
+    return EpochReporter(
+        trial,
+        predictions.labels,  # the validation callback's pass of this epoch, not a second one
+        dataset.x_val,
+        dataset.y_val,
+        experiment.primary.metric,
+        experiment.primary.average,
+    )
+
+
+def _ledger_trial(experiment: Experiment, task: TrialTask, resource: int) -> Any:
+    """This trial in the ledger study (its pruner's resource: epochs or fold runs), or None
+    when the sweep does not prune."""
     if experiment.strategy.pruner == "none" or task.trial_id is None:
         return None
     import optuna
 
     from hpo.study._optuna_private import running_trial
     from hpo.study.storage import make_storage
-    from hpo.trial.pruning import EpochReporter, make_pruner
+    from hpo.trial.pruning import make_pruner
 
     if "study" not in _state:
         ref: LedgerRef = _state["ledger"]
@@ -199,7 +241,7 @@ def _epoch_reporter(
             _state["study"] = optuna.load_study(
                 study_name=ref.study,
                 storage=make_storage(ref.storage),
-                pruner=make_pruner(experiment.strategy.pruner, experiment.budget.epochs),
+                pruner=make_pruner(experiment.strategy.pruner, resource),
             )
         except Exception as err:
             # the orchestrator opened this very storage, so failing here means the database
@@ -209,12 +251,4 @@ def _epoch_reporter(
             if not (is_transient(err) or isinstance(err, UserInputError)):
                 raise
             return None
-    trial = running_trial(_state["study"], task.trial_id)
-    return EpochReporter(
-        trial,
-        predictions.labels,  # the validation callback's pass of this epoch, not a second one
-        dataset.x_val,
-        dataset.y_val,
-        experiment.primary.metric,
-        experiment.primary.average,
-    )
+    return running_trial(_state["study"], task.trial_id)
