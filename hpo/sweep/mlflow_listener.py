@@ -48,7 +48,11 @@ class MlflowListener(SweepListener):
         self.tracker, self.ledger, self.checked = tracker, ledger, checked
         self.experiment_id, self.sweep_run_id = experiment_id, sweep_run_id
         self.pending, self.notify = pending, notify
-        tags = {schema.STRATEGY: checked.experiment.strategy.name, schema.STUDY: ledger.name}
+        tags = {
+            schema.STRATEGY: checked.experiment.strategy.name,
+            schema.STUDY: ledger.name,
+            schema.INPUT: schema.INPUT_RAW,  # its model scales raw rows itself
+        }
         names = checked.dataset.class_names
         self.trial_runs = TrialRuns(tracker, experiment_id, sweep_run_id, tags, names)
         self._runs: dict[int, str] = {}  # trial number -> its run, while it is open

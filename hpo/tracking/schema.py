@@ -44,6 +44,10 @@ ERROR = "hpo.error"
 MODEL = "hpo.model"
 MODEL_LOGGED = "logged"
 PRUNED_EPOCH = "hpo.pruned_epoch"
+# "raw": the trial's model scales raw rows itself (absent: a model logged by an earlier
+# version, which expects rows scaled by `data.scaling` outside the model)
+INPUT = "hpo.input"
+INPUT_RAW = "raw"
 WORKER = "hpo.worker"  # host:pid of the orchestrator that ran it
 WORKER_PID = "hpo.worker_pid"  # the training process
 MODEL_ARTIFACT = "model"

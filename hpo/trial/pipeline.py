@@ -18,6 +18,7 @@ from hpo.data.dataset import Dataset
 from hpo.errors import first_line
 from hpo.metrics import classification_metrics
 from hpo.trial.predict import predict_labels
+from hpo.trial.preprocessing import with_input_scaling
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
 
 
@@ -38,7 +39,9 @@ def builder_kwargs(builder: Callable[..., Any], dataset: Dataset) -> dict[str, A
     except (TypeError, ValueError):  # a builtin or C callable: the plain signature
         return {}
     if any(p.name == "x_train" or p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted):
-        return {"x_train": dataset.x_train}
+        from hpo.trial.preprocessing import builder_x_train
+
+        return {"x_train": builder_x_train(dataset)}
     return {}
 
 
@@ -59,6 +62,7 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
             params, dataset.input_shape, dataset.n_classes, **builder_kwargs(builder, dataset)
         )
         result.n_params = int(model.count_params())
+        model = with_input_scaling(model, dataset.scaling)  # the saved model takes raw rows
         result.build_seconds = time.perf_counter() - started
 
         budget = experiment.budget

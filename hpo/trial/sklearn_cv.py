@@ -23,8 +23,10 @@ from sklearn.metrics import accuracy_score, make_scorer, precision_score, recall
 from sklearn.metrics import f1_score as sk_f1
 from sklearn.model_selection import GridSearchCV, PredefinedSplit, StratifiedKFold
 
+from hpo.data.scaling import InputScaling
 from hpo.errors import first_line
 from hpo.metrics import METRIC_NAMES
+from hpo.trial.preprocessing import built_params, with_input_scaling
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
 
 
@@ -44,19 +46,22 @@ class HpoKerasClassifier(KerasClassifier):
 
 def factory_model(
     builder_name: str,
+    scaling: InputScaling | None,
     meta: Mapping[str, Any],
     compile_kwargs: Any = None,
     params: Any = None,
     **model_params: Any,
 ) -> keras.Model:
     """SciKeras' `model=` function (bound with functools.partial, so joblib can pickle it):
-    builds a compiled model with the shared factory from the routed `model__*` parameters.
+    builds a compiled model with the shared factory from the routed `model__*` parameters,
+    behind the train split's scaling layer (it takes raw rows, as every trial's model does).
     SciKeras also passes its own `compile_kwargs` and `params`; the factory compiles itself.
     """
     from hpo.models import get_builder
 
     input_shape = tuple(int(d) for d in meta["X_shape_"][1:])
-    return get_builder(builder_name)(model_params, input_shape, int(meta["n_classes_"]))
+    model = get_builder(builder_name)(model_params, input_shape, int(meta["n_classes_"]))
+    return with_input_scaling(model, scaling)
 
 
 # per-fit records filled by EpochRecorder (fits run in this process when n_jobs == 1)
@@ -116,7 +121,7 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
     batch_size = int(params.get("batch_size", experiment.budget.batch_size))
     grid = {f"model__{k}": [v] for k, v in params.items() if k != "batch_size"}
     estimator = HpoKerasClassifier(
-        model=functools.partial(factory_model, experiment.model.builder),
+        model=functools.partial(factory_model, experiment.model.builder, dataset.scaling),
         epochs=experiment.budget.epochs,
         batch_size=batch_size,
         verbose=0,
@@ -149,7 +154,7 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
             last = _records[-1]
             result.history = {"loss": last["loss"], "val_loss": last["val_loss"]}
             result.epochs_run = len(last["loss"])
-            result.n_params = int(last["model"].count_params())
+            result.n_params = built_params(last["model"])
             if any(not math.isfinite(v) for v in last["loss"]):
                 raise TrialFailed("loss became NaN")
             model = last["model"] if cv == "validation" else None

@@ -25,15 +25,40 @@ def _representative(x_train: np.ndarray) -> Callable[[], Iterator[list[np.ndarra
     return generate
 
 
-def tflite_bytes(model: Any, quantize: str, x_train: np.ndarray) -> bytes:
-    """The TFLite flatbuffer; int8 is full-integer (int8 inputs and outputs, for MCUs)."""
+# the ops of the raw-input scaling layer (Normalization: subtract, then multiply or divide)
+SCALING_OPS = ["SUB", "MUL", "DIV", "MAXIMUM", "SQRT"]
+
+
+def _int8_after_scaling(converter: Any, x_train: np.ndarray) -> bytes:
+    """int8 for a model taking RAW rows: one int8 scale for the whole input would crush
+    features of small range next to large ones, so the scaling ops stay float (float32 in
+    and out) and everything after them is int8, calibrated on raw train rows."""
     import tensorflow as tf
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _representative(x_train)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=_representative(x_train),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=SCALING_OPS),
+    )
+    return bytes(debugger.get_nondebug_quantized_model())
+
+
+def tflite_bytes(model: Any, quantize: str, x_train: np.ndarray) -> bytes:
+    """The TFLite flatbuffer; int8 is full-integer (int8 inputs and outputs, for MCUs),
+    except behind a raw-input scaling layer (`_int8_after_scaling`)."""
+    import tensorflow as tf
+
+    from hpo.trial.preprocessing import has_input_scaling
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8" and has_input_scaling(model):
+        return _int8_after_scaling(converter, x_train)
     if quantize == "int8":
         converter.representative_dataset = _representative(x_train)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
