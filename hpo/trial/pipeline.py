@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hpo.data.class_weight import class_weights
 from hpo.data.dataset import Dataset
 from hpo.errors import first_line
 from hpo.metrics import classification_metrics
@@ -83,6 +84,9 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
             validation_data=(dataset.x_val, dataset.y_val),
             epochs=budget.epochs,
             batch_size=int(params.get("batch_size", budget.batch_size)),
+            class_weight=class_weights(
+                params.get("class_weight"), dataset.y_train, dataset.n_classes
+            ),
             callbacks=callbacks,
             verbose=0,
             shuffle=True,

@@ -119,13 +119,16 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
         splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
         _validation.clear()
     batch_size = int(params.get("batch_size", experiment.budget.batch_size))
-    grid = {f"model__{k}": [v] for k, v in params.items() if k != "batch_size"}
+    fit_params = ("batch_size", "class_weight")  # the classifier's, not the builder's
+    grid = {f"model__{k}": [v] for k, v in params.items() if k not in fit_params}
     estimator = HpoKerasClassifier(
         model=functools.partial(factory_model, experiment.model.builder, dataset.scaling),
         epochs=experiment.budget.epochs,
         batch_size=batch_size,
         verbose=0,
         random_state=seed,
+        # SciKeras' own `balanced`: scikit-learn's rule on the rows each fold fits
+        class_weight=None if params.get("class_weight", "none") == "none" else "balanced",
         callbacks=[EpochRecorder, keras.callbacks.TerminateOnNaN],
     )
     search = GridSearchCV(
