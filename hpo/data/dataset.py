@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from hpo.config.experiment import DataConfig
-from hpo.data.sources import load_raw
 from hpo.data.scaling import InputScaling, fit_scaling
+from hpo.data.sources import load_raw
 from hpo.data.splits import split_indices
 from hpo.errors import UserInputError
 

@@ -23,11 +23,6 @@ class InputScaling:
     offset: np.ndarray
     scale: np.ndarray
 
-    @property
-    def variance(self) -> np.ndarray:
-        """`scale` squared: what `keras.layers.Normalization(variance=...)` takes."""
-        return np.square(self.scale)
-
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Scale rows as the model's first layer does (float32, like the old scaled splits)."""
         return ((x - self.offset) / self.scale).astype(np.float32)

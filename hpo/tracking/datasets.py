@@ -59,25 +59,31 @@ def _source(data: DataConfig) -> Any:
 
     path = getattr(data, "path", None)
     if path:
+        import warnings
+
         from mlflow.data.dataset_source_registry import resolve_dataset_source
 
-        return resolve_dataset_source(str(Path(path).expanduser().resolve()))
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": all local
+            warnings.simplefilter("ignore")
+            return resolve_dataset_source(str(Path(path).expanduser().resolve()))
     return CodeDatasetSource(tags={"hpo.data.source": str(data.source)})
 
 
-def _split_dataset(
-    x: np.ndarray, y: np.ndarray, name: str, digest: str, source: Any
-) -> Any:
-    import mlflow.data
-
+def _split_dataset(x: np.ndarray, y: np.ndarray, name: str, digest: str, source: Any) -> Any:
     if x.dtype == object:  # text: one string column (a tensor schema has no string dtype)
+        import warnings
+
         import pandas as pd
 
         frame = pd.DataFrame({"text": x.astype(str), "label": y})
-        return mlflow.data.from_pandas(
-            frame, source=source, targets="label", name=name, digest=digest
-        )
-    return mlflow.data.from_numpy(x, source=source, targets=y, name=name, digest=digest)
+        with warnings.catch_warnings():  # "integer column(s)": labels are never missing
+            warnings.simplefilter("ignore")
+            from mlflow.data.pandas_dataset import from_pandas
+
+            return from_pandas(frame, source=source, targets="label", name=name, digest=digest)
+    from mlflow.data.numpy_dataset import from_numpy
+
+    return from_numpy(x, source=source, targets=y, name=name, digest=digest)
 
 
 def split_inputs(dataset: Dataset, data: DataConfig, experiment_name: str) -> SplitInputs:

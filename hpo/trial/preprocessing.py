@@ -1,10 +1,10 @@
 """The model takes raw features: the train split's scaling becomes its first layer.
 
 Every family, `python:` builders included, builds its model for scaled features as before;
-`with_input_scaling` puts a `keras.layers.Normalization` holding the train split's offset
-and scale in front of it (raw input -> Normalization -> the built model) and compiles the
-result as the builder compiled its model. `minmax` is the same layer with mean = min and
-variance = (max - min)^2. Saved, served and exported models therefore take raw rows.
+`with_input_scaling` puts a layer holding the train split's per-feature statistics in front
+of it (raw input -> scaling -> the built model) and compiles the result as the builder
+compiled its model: `standard` is (x - mean) / std, `minmax` (x - min) / (max - min), both
+scikit-learn's arithmetic. Saved, served and exported models therefore take raw rows.
 """
 
 from __future__ import annotations
@@ -24,15 +24,14 @@ LAYER_NAME = "input_scaling"
 
 
 def scaling_layer(scaling: InputScaling) -> keras.layers.Layer:
-    """A Normalization layer with fixed, per-feature statistics (never adapted)."""
+    """`(x - offset) / scale` as `x * (1 / scale) + (-offset / scale)`: a Rescaling layer
+    with per-feature arrays. Its numbers are constants of the graph, not captured tensors
+    (a Normalization layer's are, and the ONNX export then asks for them as inputs)."""
     import keras
 
-    ndim = scaling.offset.ndim
-    axis: int | tuple[int, ...] = -1 if ndim == 1 else tuple(range(1, ndim + 1))
-    return keras.layers.Normalization(
-        axis=axis,
-        mean=scaling.offset.astype(np.float32),
-        variance=scaling.variance.astype(np.float32),
+    return keras.layers.Rescaling(
+        scale=(1.0 / scaling.scale).astype(np.float32),
+        offset=(-scaling.offset / scaling.scale).astype(np.float32),
         name=LAYER_NAME,
     )
 
@@ -57,6 +56,27 @@ def builder_x_train(dataset: Dataset) -> np.ndarray:
     """The train rows as the built model sees them (behind the scaling layer): what a
     builder taking `x_train` fits its own preprocessing on."""
     return dataset.x_train if dataset.scaling is None else dataset.scaling.apply(dataset.x_train)
+
+
+def with_normalization_layer(model: keras.Model) -> keras.Model:
+    """The same model with its scaling as a `Normalization` layer (same numbers), for the
+    int8 TFLite conversion: the converter folds a Rescaling's multiply into the first
+    layer's weights, leaving nothing to keep in float; Normalization's subtract and
+    multiply stay separate ops (its statistics are captured tensors, which is also why
+    the saved model does not use it: the ONNX export would ask for them as inputs)."""
+    import keras
+
+    layer = model.get_layer(LAYER_NAME)
+    scale = 1.0 / np.asarray(layer.scale, dtype=np.float64)
+    offset = -np.asarray(layer.offset, dtype=np.float64) * scale
+    ndim = scale.ndim
+    axis: int | tuple[int, ...] = -1 if ndim == 1 else tuple(range(1, ndim + 1))
+    normalize = keras.layers.Normalization(
+        axis=axis, mean=offset.astype(np.float32), variance=np.square(scale).astype(np.float32)
+    )
+    inputs = keras.Input(shape=scale.shape, name="raw_features")
+    built = model.layers[-1]  # raw input -> scaling -> the built model (with_input_scaling)
+    return keras.Model(inputs, built(normalize(inputs)), name=model.name)
 
 
 def has_input_scaling(model: keras.Model) -> bool:

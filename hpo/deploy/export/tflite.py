@@ -25,7 +25,7 @@ def _representative(x_train: np.ndarray) -> Callable[[], Iterator[list[np.ndarra
     return generate
 
 
-# the ops of the raw-input scaling layer (Normalization: subtract, then multiply or divide)
+# the ops of the raw-input scaling as a Normalization layer: (x - mean) / max(sqrt(var), eps)
 SCALING_OPS = ["SUB", "MUL", "DIV", "MAXIMUM", "SQRT"]
 
 
@@ -50,7 +50,7 @@ def tflite_bytes(model: Any, quantize: str, x_train: np.ndarray) -> bytes:
     except behind a raw-input scaling layer (`_int8_after_scaling`)."""
     import tensorflow as tf
 
-    from hpo.trial.preprocessing import has_input_scaling
+    from hpo.trial.preprocessing import has_input_scaling, with_normalization_layer
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize != "none":
@@ -58,6 +58,7 @@ def tflite_bytes(model: Any, quantize: str, x_train: np.ndarray) -> bytes:
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8" and has_input_scaling(model):
+        converter = tf.lite.TFLiteConverter.from_keras_model(with_normalization_layer(model))
         return _int8_after_scaling(converter, x_train)
     if quantize == "int8":
         converter.representative_dataset = _representative(x_train)
