@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 CONFIG = {
     "data": {"source": "breast_cancer"},
-    "budget.trials": 2,
+    "budget.trials": 1,
     "budget.epochs": 8,
     "search_space.params.learning_rate": {"type": "float", "low": 1e-2, "high": 2e-2},
 }
@@ -176,3 +176,24 @@ def test_trial_runs_say_raw_input_and_reference_their_data(raw: dict[str, Any]) 
     trial = client.get_run(raw["summary"]["best"]["run_id"])
     assert trial.data.tags[schema.INPUT] == schema.INPUT_RAW
     assert set(contexts(trial)) == {"training", "validation"}
+
+
+@pytest.mark.parametrize("tagged", [True, False])
+def test_a_run_without_the_raw_tag_is_a_legacy_model_fed_scaled_rows(tagged: bool) -> None:
+    """Models logged before raw input expect scaled rows: promote and export rebuild them."""
+    from hpo.config.experiment import Experiment
+    from hpo.deploy.model_card import input_contract
+    from hpo.tracking import schema
+    from hpo.tracking.lineage import trained_on
+    from hpo.tracking.reads import RunLineage
+    from tests.conftest import tiny_experiment
+
+    experiment = Experiment.model_validate(tiny_experiment(data={"source": "wine"}))
+    tags = {schema.INPUT: schema.INPUT_RAW} if tagged else {}
+    lineage = RunLineage("r", "tiny", "s", 0, tags, {}, {}, {}, experiment.to_yaml())
+    trained = trained_on(lineage)
+    assert trained.raw_input is tagged
+    means = np.abs(trained.dataset.x_train.mean(axis=0))
+    assert (means.max() > 10) is tagged  # raw wine (proline ~750) vs standardized (~0)
+    card = input_contract("standard", trained.raw_input, is_text=False)
+    assert card.startswith("raw features" if tagged else "scaled features")
