@@ -47,19 +47,24 @@ def _int8_after_scaling(converter: Any, x_train: np.ndarray) -> bytes:
 
 def tflite_bytes(model: Any, quantize: str, x_train: np.ndarray) -> bytes:
     """The TFLite flatbuffer; int8 is full-integer (int8 inputs and outputs, for MCUs),
-    except behind a raw-input scaling layer (`_int8_after_scaling`)."""
+    except behind a raw-input scaling layer (`_int8_after_scaling`).
+
+    A quantized export of a raw-input model converts its Normalization twin: a Rescaling
+    would be folded into the first layer's weights (weight / feature std), and a feature of
+    tiny spread then dominates the weights' int8 scale."""
     import tensorflow as tf
 
     from hpo.trial.preprocessing import has_input_scaling, with_normalization_layer
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    scales_input = has_input_scaling(model)
+    source = with_normalization_layer(model) if scales_input and quantize != "none" else model
+    converter = tf.lite.TFLiteConverter.from_keras_model(source)
+    if quantize == "int8" and scales_input:
+        return _int8_after_scaling(converter, x_train)
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if quantize == "int8" and has_input_scaling(model):
-        converter = tf.lite.TFLiteConverter.from_keras_model(with_normalization_layer(model))
-        return _int8_after_scaling(converter, x_train)
     if quantize == "int8":
         converter.representative_dataset = _representative(x_train)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
