@@ -194,6 +194,6 @@ def test_a_run_without_the_raw_tag_is_a_legacy_model_fed_scaled_rows(tagged: boo
     trained = trained_on(lineage)
     assert trained.raw_input is tagged
     means = np.abs(trained.dataset.x_train.mean(axis=0))
-    assert (means.max() > 10) is tagged  # raw wine (proline ~750) vs standardized (~0)
+    assert bool(means.max() > 10) == tagged  # raw wine (proline ~750) vs standardized (~0)
     card = input_contract("standard", trained.raw_input, is_text=False)
     assert card.startswith("raw features" if tagged else "scaled features")
