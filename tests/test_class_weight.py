@@ -96,8 +96,11 @@ def test_validate_prints_class_counts_and_warns(
     path = write_config(tiny_experiment(**IMBALANCED))
     done = CliRunner().invoke(main, ["validate", str(path)])
     assert done.exit_code == 0, done.output
-    assert "class counts:" in done.stdout
-    assert "\n  train: 0: " in done.stdout and "\n  test: 0: " in done.stdout
+    assert "class counts (train / validation / test):" in done.stdout
+    data = load_dataset(_experiment().data, 3)
+    counts = split_counts(data)
+    minority = " / ".join(str(counts[s][1]) for s in ("train", "validation", "test"))
+    assert f"\n    1: {minority}" in done.stdout
     assert "warning: class 1 has" in done.stderr and "under 10% of class 0" in done.stderr
     balanced = CliRunner().invoke(main, ["validate", str(write_config())])
     assert balanced.exit_code == 0 and "warning" not in balanced.stderr

@@ -8,7 +8,6 @@ in the loss. Keras `fit(class_weight=...)` takes the resulting {class index: wei
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,12 +41,12 @@ def split_counts(dataset: Dataset) -> dict[str, list[int]]:
 
 
 def counts_text(dataset: Dataset) -> str:
-    """`class counts:` then one line per split, classes named."""
-    names: Sequence[str] = dataset.class_names
-    lines = ["class counts:"]
-    for split, counts in split_counts(dataset).items():
-        pairs = ", ".join(f"{name}: {n}" for name, n in zip(names, counts, strict=True))
-        lines.append(f"  {split}: {pairs}")
+    """`class counts (train / validation / test):` then one line per class."""
+    counts = split_counts(dataset)
+    lines = ["class counts (train / validation / test):"]
+    for c, name in enumerate(dataset.class_names):
+        per_split = " / ".join(str(counts[split][c]) for split in counts)
+        lines.append(f"    {name}: {per_split}")
     return "\n".join(lines)
 
 
