@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from hpo.config.experiment import DataConfig, DataSource
-from hpo.data.dataset import Dataset, load_dataset
+from hpo.data.dataset import Dataset, load_dataset, pre_scaled
 from hpo.data.sources import SOURCES, loader
 from hpo.errors import UserInputError
 from tests.conftest import modules_loaded_by
@@ -249,10 +249,12 @@ def test_fingerprint_depends_on_scaling_and_split() -> None:
 
 
 # --------------------------------------------------------------------------- scaling
+# The splits stay raw; the train statistics (Dataset.scaling) are applied by the model's first
+# layer. `pre_scaled` applies them as that layer does (and as models logged earlier expect).
 
 
 def test_standard_scaling_is_fitted_on_train_only() -> None:
-    ds = _load(source="wine")
+    ds = pre_scaled(_load(source="wine"))
     np.testing.assert_allclose(ds.x_train.mean(axis=0), 0.0, atol=1e-4)
     np.testing.assert_allclose(ds.x_train.std(axis=0), 1.0, atol=1e-3)
     # validation/test use the train statistics, so they are close to but not exactly standard
@@ -262,7 +264,7 @@ def test_standard_scaling_is_fitted_on_train_only() -> None:
 
 
 def test_standard_scaling_of_images_is_per_pixel() -> None:
-    ds = _load(source="digits_images")
+    ds = pre_scaled(_load(source="digits_images"))
     assert ds.x_train.shape[1:] == (8, 8, 1)
     means = ds.x_train.mean(axis=0)
     np.testing.assert_allclose(means, 0.0, atol=1e-4)
@@ -272,7 +274,7 @@ def test_standard_scaling_of_images_is_per_pixel() -> None:
 
 
 def test_minmax_scaling() -> None:
-    ds = _load(source="wine", scaling="minmax")
+    ds = pre_scaled(_load(source="wine", scaling="minmax"))
     np.testing.assert_allclose(ds.x_train.min(axis=0), 0.0, atol=1e-6)
     np.testing.assert_allclose(ds.x_train.max(axis=0), 1.0, atol=1e-6)
 
@@ -280,9 +282,11 @@ def test_minmax_scaling() -> None:
 def test_no_scaling_keeps_raw_values() -> None:
     from sklearn.datasets import load_wine
 
-    ds = _load(source="wine", scaling="none")
     raw = {tuple(r) for r in load_wine().data.astype(np.float32)}
-    assert {tuple(r) for r in ds.x_train} <= raw
+    for scaling in ("none", "standard", "minmax"):  # the splits are raw whatever the scaling
+        ds = _load(source="wine", scaling=scaling)
+        assert {tuple(r) for r in ds.x_train} <= raw
+        assert (ds.scaling is None) == (scaling == "none")
 
 
 # --------------------------------------------------------------------------- subsampling

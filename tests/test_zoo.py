@@ -15,7 +15,7 @@ import yaml
 
 from hpo.config.experiment import DataConfig
 from hpo.config.space import SearchSpaceSpec, compile_space
-from hpo.data.dataset import Dataset, load_dataset
+from hpo.data.dataset import Dataset, load_dataset, pre_scaled
 from hpo.models import FAMILIES, get_builder
 from hpo.trial.pipeline import builder_kwargs
 from tests.conftest import ROOT, import_or_skip_unless_ci, tiny_experiment
@@ -46,9 +46,11 @@ def _sample(space_file: str, seed: int, **fixed: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def datasets() -> dict[str, Dataset]:
+    """Scaled as a family's model sees its rows (the pipeline puts the train split's scaling
+    in front of the built model, hpo/trial/preprocessing.py)."""
     return {
-        "tabular": load_dataset(DataConfig(source="digits", max_samples=200), 0),
-        "images": load_dataset(DataConfig(source="digits_images", max_samples=200), 0),
+        "tabular": pre_scaled(load_dataset(DataConfig(source="digits", max_samples=200), 0)),
+        "images": pre_scaled(load_dataset(DataConfig(source="digits_images", max_samples=200), 0)),
         "text": load_dataset(DataConfig(source="text_demo", text_demo={"n_samples": 400}), 0),
     }
 

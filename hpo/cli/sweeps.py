@@ -157,6 +157,12 @@ def validate(config: str) -> None:
     from hpo.reporting.tables import validation_text
 
     click.echo(validation_text(checked.summary()))
+    from hpo.data.class_weight import counts_text, imbalance_warning
+
+    click.echo(counts_text(checked.dataset))
+    warning = imbalance_warning(checked.dataset)
+    if warning:
+        click.echo(warning, err=True)
 
 
 @click.command()

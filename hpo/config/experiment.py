@@ -69,6 +69,16 @@ class SyntheticOptions(_Strict):
     n_classes: int = Field(default=3, ge=2)
     class_sep: float = Field(default=1.0, gt=0)
     flip_y: float = Field(default=0.01, ge=0, le=1)
+    # class proportions, for an imbalanced set (e.g. [0.95, 0.05]); left out of the dump
+    # (and so of the config hashes) when unset, so earlier studies still resume
+    weights: list[Annotated[float, Field(gt=0, lt=1)]] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_weights(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("weights") is None:
+            dumped.pop("weights", None)
+        return dumped
 
 
 class TextDemoOptions(_Strict):

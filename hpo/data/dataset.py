@@ -1,4 +1,7 @@
-"""Datasets: load once, split once (stratified, seeded), scale on train only, fingerprint.
+"""Datasets: load once, split once (stratified, seeded), fit scaling on train only, fingerprint.
+
+The splits keep the RAW rows: the train split's scaling statistics (`Dataset.scaling`)
+become the model's first layer (hpo/trial/preprocessing.py), so saved models take raw rows.
 
 The fingerprint is a hash of the raw arrays, the split indices and the scaling, so two
 sweeps with the same fingerprint saw exactly the same train/validation/test rows.
@@ -7,13 +10,14 @@ sweeps with the same fingerprint saw exactly the same train/validation/test rows
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
 
 from hpo.config.experiment import DataConfig
 from hpo.data.images import ImageArray
+from hpo.data.scaling import InputScaling, fit_scaling
 from hpo.data.sources import load_raw
 from hpo.data.splits import split_indices
 from hpo.errors import UserInputError
@@ -31,6 +35,8 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     fingerprint: str
+    # the train split's statistics, applied by the model itself (None: text, scaling none)
+    scaling: InputScaling | None = None
 
     @property
     def n_classes(self) -> int:
@@ -57,20 +63,25 @@ class Dataset:
         }
 
 
-def _scale(config: DataConfig, train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    if config.scaling == "none" or train.dtype == object:  # text is never scaled
-        return [train, *others]
-    if isinstance(train, ImageArray):  # image files: the model rescales raw pixels itself
-        return [train, *others]
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+def pre_scaled(dataset: Dataset) -> Dataset:
+    """The splits scaled outside the model, as models logged before raw input expect them."""
+    s = dataset.scaling
+    if s is None:
+        return dataset
+    return replace(
+        dataset,
+        x_train=s.apply(dataset.x_train),
+        x_val=s.apply(dataset.x_val),
+        x_test=s.apply(dataset.x_test),
+        scaling=None,
+    )
 
-    scaler = StandardScaler() if config.scaling == "standard" else MinMaxScaler()
-    shape = train.shape[1:]
-    scaler.fit(train.reshape(len(train), -1))
-    return [
-        scaler.transform(a.reshape(len(a), -1)).reshape((len(a), *shape)).astype(np.float32)
-        for a in (train, *others)
-    ]
+
+def _raw(config: DataConfig, x: np.ndarray) -> np.ndarray:
+    """Raw rows as the model's float input (as-is for text and `scaling: none`)."""
+    if isinstance(x, ImageArray):  # image files: the model rescales raw pixels itself
+        return x
+    return x if config.scaling == "none" or x.dtype == object else x.astype(np.float32)
 
 
 def _rows(x: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -92,7 +103,7 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
     if len(classes) < 2:
         raise UserInputError("the target has fewer than two classes", field="data.target")
     train_idx, val_idx, test_idx = split_indices(config, y, classes, seed)
-    x_train, x_val, x_test = _scale(config, *(_rows(x, i) for i in (train_idx, val_idx, test_idx)))
+    x_train, x_val, x_test = (_raw(config, _rows(x, i)) for i in (train_idx, val_idx, test_idx))
     return Dataset(
         x_train=x_train,
         y_train=y[train_idx].astype(np.int64),
@@ -102,6 +113,7 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
         y_test=y[test_idx].astype(np.int64),
         class_names=tuple(str(c) for c in classes),
         fingerprint=fingerprint(x, y, (train_idx, val_idx, test_idx), config.scaling),
+        scaling=None if isinstance(x, ImageArray) else fit_scaling(config.scaling, x[train_idx]),
     )
 
 

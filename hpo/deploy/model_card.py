@@ -90,6 +90,22 @@ def lineage_tags(
     return tags
 
 
+def input_contract(scaling: str, raw_input: bool, is_text: bool) -> str:
+    """What the model takes: raw features (it scales them itself) or pre-scaled rows (a
+    model logged before raw input)."""
+    if is_text:
+        return "raw strings (the model vectorizes them itself)"
+    if raw_input:
+        return (
+            f"raw features (the model applies `data.scaling: {scaling}`, fitted on the "
+            "train split, as its first layer)"
+        )
+    return (
+        f"scaled features (`data.scaling: {scaling}` fitted on the train split, applied "
+        "outside the model: a model logged before raw input)"
+    )
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -144,9 +160,8 @@ def card_markdown(
             f"- source `{exp.data.source}`; rows: {len(data.y_train)} train, "
             f"{len(data.y_val)} validation, {len(data.y_test)} test (never used during search)",
             f"- classes (model output index order): {', '.join(data.class_names)}",
-            f"- input: {list(data.input_shape) or 'one string'} per row, after "
-            f"`data.scaling: {exp.data.scaling}` fitted on the train split "
-            "(the model expects scaled features)",
+            f"- input: {list(data.input_shape) or 'one string'} per row, "
+            + input_contract(exp.data.scaling, trained.raw_input, data.is_text),
             "",
             "## Hyperparameters",
             "",

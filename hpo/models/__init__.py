@@ -47,8 +47,8 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
     name: (module, family(name).PARAMS) for name, module in FAMILY_MODULES.items()
 }
 
-# parameters the trial pipeline consumes itself, valid for every builder
-TRAINING_PARAMS = frozenset({"batch_size"})
+# parameters the trial pipeline consumes itself (passed to fit), valid for every builder
+TRAINING_PARAMS = frozenset({"batch_size", "class_weight"})
 
 
 def get_builder(name: str) -> Builder:

@@ -48,6 +48,7 @@ def check_common(options: Options) -> None:
                 field="search_space.optimizer",
             )
     check_choice(options, "activation", ACTIVATIONS)
+    check_choice(options, "class_weight", ("none", "balanced"))  # hpo/data/class_weight.py
 
 
 def not_text(family: str, is_text: bool) -> None:

@@ -28,6 +28,7 @@ from hpo.sweep.signals import StopSignals
 from hpo.sweep.summary import Standing
 from hpo.sweep.trial_runs import TrialRuns
 from hpo.tracking import schema
+from hpo.tracking.datasets import split_inputs
 from hpo.tracking.retry import TrackingUnavailable, reason, retrying_of
 from hpo.tracking.runs import Tracker
 from hpo.trial.task import TrialResult
@@ -48,9 +49,14 @@ class MlflowListener(SweepListener):
         self.tracker, self.ledger, self.checked = tracker, ledger, checked
         self.experiment_id, self.sweep_run_id = experiment_id, sweep_run_id
         self.pending, self.notify = pending, notify
-        tags = {schema.STRATEGY: checked.experiment.strategy.name, schema.STUDY: ledger.name}
+        tags = {
+            schema.STRATEGY: checked.experiment.strategy.name,
+            schema.STUDY: ledger.name,
+            schema.INPUT: schema.INPUT_RAW,  # its model scales raw rows itself
+        }
         names = checked.dataset.class_names
-        self.trial_runs = TrialRuns(tracker, experiment_id, sweep_run_id, tags, names)
+        inputs = split_inputs(checked.dataset, checked.experiment.data, checked.experiment.name)
+        self.trial_runs = TrialRuns(tracker, experiment_id, sweep_run_id, tags, names, inputs)
         self._runs: dict[int, str] = {}  # trial number -> its run, while it is open
         self._started: set[int] = set()  # trials this orchestrator ran (their models)
         self._offline = False  # MLflow failed: keep trials in the pending folder, write nothing
@@ -85,6 +91,7 @@ class MlflowListener(SweepListener):
                 run_id, resumed = _join_sweep(tracker, ledger, checked, storage, experiment_id)
                 listener = cls(tracker, ledger, checked, experiment_id, run_id, pending, notify)
                 try:
+                    listener.trial_runs.log_sweep_inputs()
                     with ledger.claim():  # on PostgreSQL, one worker at a time catches up
                         listener.trial_runs.catch_up(ledger, pending, resumed=resumed)
                 except BaseException as err:

@@ -17,6 +17,7 @@ from hpo.study.ledger import Ledger, LedgerTrial
 from hpo.sweep.loop import STALE_REASON
 from hpo.sweep.pending import PendingFolder, PendingTrial
 from hpo.tracking import schema
+from hpo.tracking.datasets import SplitInputs, log_inputs
 from hpo.tracking.runs import Tracker
 
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and orchestrator ran it
@@ -32,15 +33,25 @@ class TrialRuns:
         sweep_run_id: str,
         tags: Mapping[str, str],
         class_names: Sequence[str],
+        inputs: SplitInputs | None = None,
     ):
         self.tracker, self.experiment_id, self.sweep_run_id = tracker, experiment_id, sweep_run_id
         self.tags = {**tags, schema.WORKER: _WORKER}  # every trial run's (strategy, study)
         self.class_names = class_names
+        self.inputs = inputs  # the splits as MLflow dataset inputs (hpo/tracking/datasets.py)
+
+    def log_sweep_inputs(self) -> None:
+        """The train / validation / test splits on the sweep run."""
+        if self.inputs is not None:
+            log_inputs(self.tracker.client, self.sweep_run_id, self.inputs.for_sweep())
 
     def start(self, trial: int, params: Mapping[str, Any]) -> str:
-        return self.tracker.start_trial(
+        run_id = self.tracker.start_trial(
             self.experiment_id, self.sweep_run_id, trial, params, self.tags
         )
+        if self.inputs is not None:  # the training and validation splits it used
+            log_inputs(self.tracker.client, run_id, self.inputs.for_trial())
+        return run_id
 
     def log(self, record: PendingTrial) -> None:
         """One trial's end into its run (created first if it never was)."""

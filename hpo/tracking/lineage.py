@@ -2,7 +2,9 @@
 
 Promotion evaluates on the test split and export checks parity on validation rows, so both
 rebuild the split from the sweep's `config.yaml` and refuse when the data fingerprint no
-longer matches the sweep's `hpo.data_sha256` (the rows would not be the same ones).
+longer matches the sweep's `hpo.data_sha256` (the rows would not be the same ones). A
+trial run without the `hpo.input: raw` tag holds a model logged by an earlier version, which
+expects rows scaled outside the model: its splits are rebuilt pre-scaled.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pydantic import ValidationError
 
 from hpo.config.experiment import Experiment
 from hpo.config.yaml_load import safe_load
-from hpo.data.dataset import Dataset, load_dataset
+from hpo.data.dataset import Dataset, load_dataset, pre_scaled
 from hpo.errors import UserInputError, first_line
 from hpo.tracking import schema
 from hpo.tracking.reads import RunLineage
@@ -23,7 +25,8 @@ from hpo.tracking.reads import RunLineage
 @dataclass(frozen=True)
 class TrainedOn:
     experiment: Experiment
-    dataset: Dataset
+    dataset: Dataset  # as the model takes it: raw rows, or pre-scaled for a legacy model
+    raw_input: bool = True
 
     @property
     def average(self) -> str:
@@ -49,4 +52,11 @@ def trained_on(lineage: RunLineage) -> TrainedOn:
             "its validation and test rows cannot be rebuilt",
             source=where,
         )
-    return TrainedOn(experiment, dataset)
+    if is_raw_input(lineage.trial_tags):
+        return TrainedOn(experiment, dataset)
+    return TrainedOn(experiment, pre_scaled(dataset), raw_input=dataset.scaling is None)
+
+
+def is_raw_input(trial_tags: dict[str, str]) -> bool:
+    """Whether the trial's model takes raw rows (its run says `hpo.input: raw`)."""
+    return trial_tags.get(schema.INPUT) == schema.INPUT_RAW

@@ -48,6 +48,10 @@ MODEL = "hpo.model"
 MODEL_LOGGED = "logged"
 PRUNED_EPOCH = "hpo.pruned_epoch"
 PRUNED_FOLD = "hpo.pruned_fold"  # under cv/repeats: fold runs trained (1-based)
+# "raw": the trial's model scales raw rows itself (absent: a model logged by an earlier
+# version, which expects rows scaled by `data.scaling` outside the model)
+INPUT = "hpo.input"
+INPUT_RAW = "raw"
 WORKER = "hpo.worker"  # host:pid of the orchestrator that ran it
 WORKER_PID = "hpo.worker_pid"  # the training process
 DEVICE = "hpo.device"  # where it trained: cpu, gpu:<ids> (CUDA_VISIBLE_DEVICES), any

@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from hpo.data.class_weight import class_weights
 from hpo.data.dataset import Dataset
 from hpo.errors import first_line
 from hpo.metrics import classification_metrics
 from hpo.models.augment import without_augmentation
 from hpo.trial.predict import predict_labels
+from hpo.trial.preprocessing import with_input_scaling
 from hpo.trial.streaming import fit_streaming, is_streamed
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
 from hpo.trial.validation import EpochPredictions, validation_callback
@@ -41,7 +43,9 @@ def builder_kwargs(builder: Callable[..., Any], dataset: Dataset) -> dict[str, A
     except (TypeError, ValueError):  # a builtin or C callable: the plain signature
         return {}
     if any(p.name == "x_train" or p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted):
-        return {"x_train": dataset.x_train}
+        from hpo.trial.preprocessing import builder_x_train
+
+        return {"x_train": builder_x_train(dataset)}
     return {}
 
 
@@ -62,6 +66,7 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
             params, dataset.input_shape, dataset.n_classes, **builder_kwargs(builder, dataset)
         )
         result.n_params = int(model.count_params())
+        model = with_input_scaling(model, dataset.scaling)  # the saved model takes raw rows
         result.build_seconds = time.perf_counter() - started
 
         budget = experiment.budget
@@ -83,6 +88,7 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
             )
         callbacks.extend(inputs.callbacks)
         fit_start = time.perf_counter()
+        weights = class_weights(params.get("class_weight"), dataset.y_train, dataset.n_classes)
         if is_streamed(dataset):  # image files: tf.data, never the whole split in memory
             history = fit_streaming(
                 model,
@@ -91,6 +97,7 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
                 batch_size=int(params.get("batch_size", budget.batch_size)),
                 callbacks=callbacks,
                 seed=inputs.seed,
+                class_weight=weights,
             )
         else:
             history = model.fit(
@@ -98,6 +105,7 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
                 dataset.y_train,
                 epochs=budget.epochs,
                 batch_size=int(params.get("batch_size", budget.batch_size)),
+                class_weight=weights,
                 callbacks=callbacks,
                 verbose=0,
                 shuffle=True,

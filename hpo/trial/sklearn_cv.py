@@ -24,9 +24,11 @@ from sklearn.metrics import f1_score as sk_f1
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
 from hpo.data.images import is_image_array
+from hpo.data.scaling import InputScaling
 from hpo.errors import first_line
 from hpo.metrics import METRIC_NAMES
 from hpo.trial.predict import predict_proba
+from hpo.trial.preprocessing import built_params, with_input_scaling
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
 from hpo.trial.validation import epoch_metrics
 
@@ -47,6 +49,7 @@ class HpoKerasClassifier(KerasClassifier):
 
 def factory_model(
     builder_name: str,
+    scaling: InputScaling | None,
     meta: Mapping[str, Any],
     compile_kwargs: Any = None,
     params: Any = None,
@@ -54,7 +57,8 @@ def factory_model(
     **model_params: Any,
 ) -> keras.Model:
     """SciKeras' `model=` function (bound with functools.partial, so joblib can pickle it):
-    builds a compiled model with the shared factory from the routed `model__*` parameters.
+    builds a compiled model with the shared factory from the routed `model__*` parameters,
+    behind the train split's scaling layer (it takes raw rows, as every trial's model does).
     SciKeras also passes its own `compile_kwargs` and `params`; the factory compiles itself.
     """
     from hpo.models import get_builder
@@ -62,7 +66,8 @@ def factory_model(
     input_shape = tuple(int(d) for d in meta["X_shape_"][1:])
     # image folders: the builder puts resizing and rescaling of raw pixels in the model
     extra = {} if image_files is None else {"x_train": image_files}
-    return get_builder(builder_name)(model_params, input_shape, int(meta["n_classes_"]), **extra)
+    model = get_builder(builder_name)(model_params, input_shape, int(meta["n_classes_"]), **extra)
+    return with_input_scaling(model, scaling)
 
 
 # per-fit records filled by EpochRecorder (fits run in this process when n_jobs == 1)
@@ -122,17 +127,21 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
     )
     _validation.update(x=np.asarray(dataset.x_val), y=dataset.y_val)
     batch_size = int(params.get("batch_size", experiment.budget.batch_size))
-    grid = {f"model__{k}": [v] for k, v in params.items() if k != "batch_size"}
+    fit_params = ("batch_size", "class_weight")  # the classifier's, not the builder's
+    grid = {f"model__{k}": [v] for k, v in params.items() if k not in fit_params}
     estimator = HpoKerasClassifier(
         model=functools.partial(
             factory_model,
             experiment.model.builder,
+            dataset.scaling,
             image_files=dataset.x_train if is_image_array(dataset.x_train) else None,
         ),
         epochs=experiment.budget.epochs,
         batch_size=batch_size,
         verbose=0,
         random_state=seed,
+        # SciKeras' own `balanced`: scikit-learn's rule on the rows each fold fits
+        class_weight=None if params.get("class_weight", "none") == "none" else "balanced",
         callbacks=[EpochRecorder, keras.callbacks.TerminateOnNaN],
     )
     search = GridSearchCV(
@@ -161,7 +170,7 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
             last = _records[-1]
             result.history = {"loss": last["loss"], "val_loss": last["val_loss"]}
             result.epochs_run = len(last["loss"])
-            result.n_params = int(last["model"].count_params())
+            result.n_params = built_params(last["model"])
             if any(not math.isfinite(v) for v in last["loss"]):
                 raise TrialFailed("loss became NaN")
             model = last["model"]

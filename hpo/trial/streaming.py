@@ -64,7 +64,14 @@ def image_batches(
 
 
 def fit_streaming(
-    model: Any, dataset: Dataset, *, epochs: int, batch_size: int, callbacks: list[Any], seed: int
+    model: Any,
+    dataset: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    callbacks: list[Any],
+    seed: int,
+    class_weight: dict[int, float] | None = None,
 ) -> Any:
     """`model.fit` on the training files: the same arguments the in-memory fit takes, with a
     tf.data dataset in place of arrays. Validation is the pipeline's callback (one inference
@@ -75,6 +82,7 @@ def fit_streaming(
     return model.fit(
         train,
         epochs=epochs,
+        class_weight=class_weight,
         callbacks=callbacks,
         verbose=0,
         shuffle=False,  # the dataset reshuffles itself every epoch

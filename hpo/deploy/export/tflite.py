@@ -25,11 +25,42 @@ def _representative(x_train: np.ndarray) -> Callable[[], Iterator[list[np.ndarra
     return generate
 
 
-def tflite_bytes(model: Any, quantize: str, x_train: np.ndarray) -> bytes:
-    """The TFLite flatbuffer; int8 is full-integer (int8 inputs and outputs, for MCUs)."""
+# the ops of the raw-input scaling as a Normalization layer: (x - mean) / max(sqrt(var), eps)
+SCALING_OPS = ["SUB", "MUL", "DIV", "MAXIMUM", "SQRT"]
+
+
+def _int8_after_scaling(converter: Any, x_train: np.ndarray) -> bytes:
+    """int8 for a model taking RAW rows: one int8 scale for the whole input would crush
+    features of small range next to large ones, so the scaling ops stay float (float32 in
+    and out) and everything after them is int8, calibrated on raw train rows."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _representative(x_train)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=_representative(x_train),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=SCALING_OPS),
+    )
+    return bytes(debugger.get_nondebug_quantized_model())
+
+
+def tflite_bytes(model: Any, quantize: str, x_train: np.ndarray) -> bytes:
+    """The TFLite flatbuffer; int8 is full-integer (int8 inputs and outputs, for MCUs),
+    except behind a raw-input scaling layer (`_int8_after_scaling`).
+
+    A quantized export of a raw-input model converts its Normalization twin: a Rescaling
+    would be folded into the first layer's weights (weight / feature std), and a feature of
+    tiny spread then dominates the weights' int8 scale."""
+    import tensorflow as tf
+
+    from hpo.trial.preprocessing import has_input_scaling, with_normalization_layer
+
+    scales_input = has_input_scaling(model)
+    source = with_normalization_layer(model) if scales_input and quantize != "none" else model
+    converter = tf.lite.TFLiteConverter.from_keras_model(source)
+    if quantize == "int8" and scales_input:
+        return _int8_after_scaling(converter, x_train)
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
