@@ -27,7 +27,7 @@ from hpo.config import yaml_load
 from hpo.config.names import check_name
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
 from hpo.errors import UserInputError, first_line
-from hpo.metrics import COMPARISONS, CostName, ScoreName, lower_is_better
+from hpo.metrics import COMPARISONS, METRIC_NAMES, CostName, ScoreName, lower_is_better
 
 # the names `data.source` takes; hpo.data.sources maps each to its loader (a test keeps the
 # two in step)
@@ -47,6 +47,7 @@ DataSource = Literal[
 FILE_SOURCES = ("csv", "parquet", "npz", "text_csv")
 # metrics a trial can be optimised or constrained on: validation scores and costs
 ObjectiveMetric = Literal[ScoreName, CostName]
+LABEL_SCORES = METRIC_NAMES  # the metrics a decision threshold changes
 PrunerName = Literal["none", "median", "asha", "hyperband"]
 # an experiment's MLflow name (and an artifact folder): the safe set of hpo/config/names.py
 SafeName = Annotated[str, AfterValidator(check_name)]
@@ -126,11 +127,41 @@ class ModelConfig(_Strict):
     )
 
 
+class ThresholdTarget(_Strict):
+    """`{precision_at_recall: 0.9}` or `{recall_at_precision: 0.95}` (exactly one)."""
+
+    precision_at_recall: float | None = Field(default=None, gt=0, le=1)
+    recall_at_precision: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> ThresholdTarget:
+        if (self.precision_at_recall is None) == (self.recall_at_precision is None):
+            raise ValueError("give exactly one of precision_at_recall, recall_at_precision")
+        return self
+
+
 class Objective(_Strict):
     metric: ObjectiveMetric = "f1"
     average: Literal["macro", "weighted", "micro", "binary"] = "macro"
     # default (filled in before validation): maximize scores, minimize costs
     direction: Literal["maximize", "minimize"] = "maximize"
+    # binary tasks: the decision threshold, tuned on validation (hpo/scoring.py)
+    threshold: Literal["tune"] | ThresholdTarget | None = None
+
+    @model_validator(mode="after")
+    def _threshold_metric(self) -> Objective:
+        if self.threshold is not None and self.metric not in LABEL_SCORES:
+            raise ValueError(
+                f"threshold: needs a metric of predicted labels ({', '.join(LABEL_SCORES)}), "
+                f"not {self.metric}"
+            )
+        return self
+
+    def threshold_rule(self) -> dict[str, float] | str | None:
+        """The threshold rule as hpo.scoring.ThresholdRule.parse reads it."""
+        if isinstance(self.threshold, ThresholdTarget):
+            return self.threshold.model_dump(exclude_none=True)
+        return self.threshold
 
     @model_validator(mode="before")
     @classmethod

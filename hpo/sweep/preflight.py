@@ -65,6 +65,11 @@ def check(experiment: Experiment, *, source: str) -> Checked:
                 field="objective.average",
             )
         _check_folds(strategy.trial_runner(), dataset)
+        if experiment.primary.threshold is not None and dataset.n_classes != 2:
+            raise UserInputError(
+                f"a decision threshold needs 2 classes, the data has {dataset.n_classes}",
+                field="objective.threshold",
+            )
     except UserInputError as err:
         if err.source is None:
             raise UserInputError(err.detail, source=source, field=err.field) from None
