@@ -48,6 +48,10 @@ WORKER = "hpo.worker"  # host:pid of the orchestrator that ran it
 WORKER_PID = "hpo.worker_pid"  # the training process
 MODEL_ARTIFACT = "model"
 CONFUSION_ARTIFACT = "confusion_matrix.json"
+PER_CLASS_ARTIFACT = "per_class.json"  # precision/recall/f1/support of every class
+# inside the `model` artifact, so a registered version carries them (hpo/trial/model_extras.py)
+THRESHOLD_FILE = "threshold.json"  # a binary trial's decision threshold (also metric `threshold`)
+VAL_PREDICTIONS_FILE = "val_predictions.npz"  # y_true, probabilities: the report's curves
 
 # ---------------------------------------------------------------- a comparison run
 STRATEGIES = "hpo.strategies"

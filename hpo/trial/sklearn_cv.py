@@ -60,6 +60,7 @@ def factory_model(
 # per-fit records filled by EpochRecorder (fits run in this process when n_jobs == 1)
 _records: list[dict[str, Any]] = []
 _validation: dict[str, np.ndarray] = {}
+_confusions: list[list[list[int]]] = []  # each scored fold's (out-of-fold rows' matrix)
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -81,9 +82,10 @@ def score_fold(
 ) -> dict[str, float]:
     """GridSearchCV's scorer: the same metric dict the Keras pipeline logs (one predict of
     probabilities per fold; a threshold rule is tuned on the fold's validation rows)."""
+    from hpo.trial.pipeline import confusion_counts
     from hpo.trial.predict import score_probabilities
 
-    metrics, _ = score_probabilities(
+    metrics, labels = score_probabilities(
         np.asarray(estimator.predict_proba(x)),
         y,
         class_names,
@@ -91,6 +93,7 @@ def score_fold(
         objective.threshold_rule(),
         objective.metric,
     )
+    _confusions.append(confusion_counts(y, labels, len(class_names)))
     return metrics
 
 
@@ -139,6 +142,7 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
         error_score="raise",
     )
     _records.clear()
+    _confusions.clear()
     model = None
     try:
         keras.backend.clear_session(free_memory=False)
@@ -153,6 +157,8 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
                 result.metrics[f"{name}_std"] = float(results[f"std_test_{name}"][0])
         result.fit_seconds = float(results["mean_fit_time"][0]) * folds
         result.predict_seconds = float(results["mean_score_time"][0]) * folds
+        if _confusions:  # summed over folds: every train + validation row once
+            result.confusion = np.sum(_confusions, axis=0).astype(int).tolist()
         if _records:
             last = _records[-1]
             result.history = {"loss": last["loss"], "val_loss": last["val_loss"]}
