@@ -26,6 +26,7 @@ from pydantic import (
 from hpo.config import yaml_load
 from hpo.config.names import check_name
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
+from hpo.config.threshold import Threshold, threshold_rule
 from hpo.errors import UserInputError, first_line
 from hpo.metrics import COMPARISONS, METRIC_NAMES, CostName, ScoreName, lower_is_better
 
@@ -127,26 +128,13 @@ class ModelConfig(_Strict):
     )
 
 
-class ThresholdTarget(_Strict):
-    """`{precision_at_recall: 0.9}` or `{recall_at_precision: 0.95}` (exactly one)."""
-
-    precision_at_recall: float | None = Field(default=None, gt=0, le=1)
-    recall_at_precision: float | None = Field(default=None, gt=0, le=1)
-
-    @model_validator(mode="after")
-    def _one(self) -> ThresholdTarget:
-        if (self.precision_at_recall is None) == (self.recall_at_precision is None):
-            raise ValueError("give exactly one of precision_at_recall, recall_at_precision")
-        return self
-
-
 class Objective(_Strict):
     metric: ObjectiveMetric = "f1"
     average: Literal["macro", "weighted", "micro", "binary"] = "macro"
     # default (filled in before validation): maximize scores, minimize costs
     direction: Literal["maximize", "minimize"] = "maximize"
     # binary tasks: the decision threshold, tuned on validation (hpo/scoring.py)
-    threshold: Literal["tune"] | ThresholdTarget | None = None
+    threshold: Threshold = None
 
     @model_validator(mode="after")
     def _threshold_metric(self) -> Objective:
@@ -158,10 +146,7 @@ class Objective(_Strict):
         return self
 
     def threshold_rule(self) -> dict[str, float] | str | None:
-        """The threshold rule as hpo.scoring.ThresholdRule.parse reads it."""
-        if isinstance(self.threshold, ThresholdTarget):
-            return self.threshold.model_dump(exclude_none=True)
-        return self.threshold
+        return threshold_rule(self.threshold)
 
     @model_validator(mode="before")
     @classmethod
