@@ -27,9 +27,9 @@ THRESHOLD = "threshold"  # the metric a trial logs its decision threshold under
 
 
 def metric_key(name: str) -> str:
-    """A class name as part of an MLflow metric key (and a `--where` name): letters, digits,
-    `_`, `-` and `.` are kept, anything else becomes `_`."""
-    return re.sub(r"[^A-Za-z0-9_.\-]", "_", str(name)) or "_"
+    """A class name as part of an MLflow metric key and a `--where` name: letters, digits,
+    `_` and `.` are kept (both accept them), anything else becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9_.]", "_", str(name)) or "_"
 
 
 def class_keys(class_names: Sequence[str]) -> list[str]:
