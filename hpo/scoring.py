@@ -74,6 +74,32 @@ def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, average: str) -> dict[
     }
 
 
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """k x k counts, rows: true class (scikit-learn's `confusion_matrix` with labels 0..k-1)."""
+    return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+
+
+def averaged(table: Mapping[str, Any], average: str) -> dict[str, float]:
+    """accuracy, precision, recall, f1 from per-class scores (`per_class_from_confusion`),
+    averaged as scikit-learn's `precision_recall_fscore_support` does: macro over the
+    classes that occur (true or predicted), weighted by support, micro = accuracy, binary
+    = class 1."""
+    support = np.asarray(table["support"], dtype=np.float64)
+    n = support.sum()
+    accuracy = float(table["correct"] / n) if n else 0.0
+    if average == "micro":
+        return {"accuracy": accuracy, "precision": accuracy, "recall": accuracy, "f1": accuracy}
+    scores = {name: np.asarray(table[name]) for name in ("precision", "recall", "f1")}
+    if average == "binary":
+        return {"accuracy": accuracy, **{k: float(v[1]) for k, v in scores.items()}}
+    if average == "weighted":
+        weights = support / n if n else support
+    else:
+        present = (support > 0) | (np.asarray(table["predicted"]) > 0)
+        weights = present / max(present.sum(), 1)
+    return {"accuracy": accuracy, **{k: float((v * weights).sum()) for k, v in scores.items()}}
+
+
 def expected_calibration_error(
     y_true: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS
 ) -> float:
@@ -93,35 +119,28 @@ def expected_calibration_error(
 
 def probability_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     """roc_auc (one-vs-rest macro for multiclass), pr_auc (average precision, macro),
-    log_loss, brier (multiclass: scikit-learn's sum over classes) and ece. A score
-    scikit-learn cannot compute (a class missing from `y_true`) is NaN, not logged."""
-    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
-
+    log_loss, brier (multiclass: summed over classes) and ece, as scikit-learn computes
+    them but in numpy (scikit-learn's input checks cost ~10x the arithmetic here). A score
+    that cannot be computed (a class missing from `y_true`) is NaN, and not logged."""
     k = probs.shape[1]
-    labels = np.arange(k)
-    # float32 softmax rows sum to 1 only approximately; scikit-learn checks it
+    # float32 softmax rows sum to 1 only approximately
     probs = np.clip(probs, 0.0, 1.0)
     probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
-    out: dict[str, float] = {}
+    onehot = y_true[:, None] == np.arange(k)[None, :]
+    curves = [1] if k == 2 else range(k)  # binary: the positive class; else one-vs-rest
+    likelihood = np.clip(probs[np.arange(len(y_true)), y_true], np.finfo(probs.dtype).eps, 1)
+    squared = (probs - onehot) ** 2
+    return {
+        "roc_auc": _mean([_auc(onehot[:, c], probs[:, c]) for c in curves]),
+        "pr_auc": _mean([_ap(onehot[:, c], probs[:, c]) for c in curves]),
+        "log_loss": float(-np.log(likelihood).mean()) if len(y_true) else math.nan,
+        "brier": float((squared[:, 1] if k == 2 else squared.sum(axis=1)).mean()),
+        "ece": expected_calibration_error(y_true, probs),
+    }
 
-    def attempt(name: str, compute: Any) -> None:
-        try:
-            out[name] = float(compute())
-        except ValueError:
-            out[name] = math.nan
 
-    if k == 2:
-        attempt("roc_auc", lambda: roc_auc_score(y_true, probs[:, 1]))
-        attempt("pr_auc", lambda: average_precision_score(y_true, probs[:, 1]))
-        attempt("brier", lambda: brier_score_loss(y_true, probs[:, 1], pos_label=1))
-    else:  # one-vs-rest, macro; numpy per class is ~10x faster than scikit-learn's loop
-        onehot = y_true[:, None] == labels[None, :]
-        out["roc_auc"] = float(np.mean([_auc(onehot[:, c], probs[:, c]) for c in labels]))
-        out["pr_auc"] = float(np.mean([_ap(onehot[:, c], probs[:, c]) for c in labels]))
-        attempt("brier", lambda: brier_score_loss(y_true, probs, labels=labels))
-    attempt("log_loss", lambda: log_loss(y_true, probs, labels=labels))
-    out["ece"] = expected_calibration_error(y_true, probs)
-    return out
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
 
 
 def _auc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -150,23 +169,6 @@ def _ap(positive: np.ndarray, score: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def per_class(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
-    """precision / recall / f1 / support of every class (the `per_class.json` payload)."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    labels = np.arange(len(class_names))
-    p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average=None, zero_division=0
-    )
-    return {
-        "classes": [str(c) for c in class_names],
-        "precision": [float(v) for v in p],
-        "recall": [float(v) for v in r],
-        "f1": [float(v) for v in f],
-        "support": [int(v) for v in s],
-    }
-
-
 def per_class_from_confusion(matrix: Any, class_names: Sequence[str]) -> dict[str, Any]:
     """The same payload from a confusion matrix (rows: true class), zero_division=0."""
     m = np.asarray(matrix, dtype=np.float64)
@@ -184,6 +186,16 @@ def per_class_from_confusion(matrix: Any, class_names: Sequence[str]) -> dict[st
         "recall": recall.tolist(),
         "f1": f1.tolist(),
         "support": [int(v) for v in support],
+    }
+
+
+def _scores(y_true: np.ndarray, y_pred: np.ndarray, k: int, names: Sequence[str]) -> dict:
+    """Per-class scores plus the counts `averaged` needs, from one confusion matrix."""
+    matrix = confusion(y_true, y_pred, k)
+    return {
+        **per_class_from_confusion(matrix, names),
+        "predicted": matrix.sum(axis=0),
+        "correct": int(np.trace(matrix)),
     }
 
 
@@ -215,9 +227,10 @@ def evaluate(
     names = list(class_names)[: probs.shape[1]]
     names += [str(i) for i in range(len(names), probs.shape[1])]
     y_pred = labels_at(probs, threshold)
-    metrics = label_metrics(y_true, y_pred, average)
+    table = _scores(y_true, y_pred, probs.shape[1], names)
+    metrics = averaged(table, average)
     metrics.update(probability_metrics(y_true, probs))
-    metrics.update(per_class_metrics(per_class(y_true, y_pred, names)))
+    metrics.update(per_class_metrics(table))
     if threshold is not None and probs.shape[1] == 2:
         metrics[THRESHOLD] = float(threshold)
     return metrics

@@ -24,7 +24,6 @@ from hpo.scoring import (
     evaluate,
     expected_calibration_error,
     metric_key,
-    per_class,
     per_class_from_confusion,
 )
 from hpo.tracking.reads import TrialRecord
@@ -69,6 +68,20 @@ def test_every_metric_matches_scikit_learn(k: int) -> None:
     assert "threshold" not in got
 
 
+@pytest.mark.parametrize(
+    ("k", "average"), [(2, "binary"), (2, "weighted"), (4, "weighted"), (4, "micro"), (4, "macro")]
+)
+def test_label_metrics_match_scikit_learn_for_every_average(k: int, average: str) -> None:
+    y, probs = _predictions(k)
+    predicted = probs.argmax(axis=1)
+    predicted[predicted == k - 1] = 0  # a class never predicted (macro still counts it)
+    probs = np.eye(k)[predicted] * 0.9 + 0.1 / k
+    got = evaluate(y, probs, [str(i) for i in range(k)], average)
+    p, r, f, _ = precision_recall_fscore_support(y, predicted, average=average, zero_division=0)
+    assert (got["precision"], got["recall"], got["f1"]) == pytest.approx((p, r, f))
+    assert got["accuracy"] == pytest.approx((y == predicted).mean())
+
+
 def test_ece_against_a_hand_computed_case() -> None:
     # confidences 0.9 / 0.91 share bin 13 of 15; 0.75, 0.62, 0.56 are alone in theirs
     probs = np.array([[0.1, 0.9], [0.09, 0.91], [0.75, 0.25], [0.38, 0.62], [0.44, 0.56]])
@@ -109,12 +122,12 @@ def test_per_class_json_from_the_confusion_matrix_matches_the_predictions() -> N
     predicted = probs.argmax(axis=1)
     predicted[predicted == 3] = 0  # a class never predicted: precision 0, not NaN
     names = ["w", "x", "y", "z"]
-    direct = per_class(y, predicted, names)
+    direct = precision_recall_fscore_support(y, predicted, labels=range(4), zero_division=0)
     from_matrix = per_class_from_confusion(confusion_matrix(y, predicted), names)
-    assert direct["classes"] == from_matrix["classes"] == names
-    for key in ("precision", "recall", "f1", "support"):
-        assert from_matrix[key] == pytest.approx(direct[key])
-    assert direct["precision"][3] == 0.0
+    assert from_matrix["classes"] == names
+    for key, expected in zip(("precision", "recall", "f1", "support"), direct, strict=True):
+        assert from_matrix[key] == pytest.approx(list(expected))
+    assert from_matrix["precision"][3] == 0.0
 
 
 def test_new_metrics_are_objectives_and_constraints_with_the_right_direction() -> None:
