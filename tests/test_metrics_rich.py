@@ -161,3 +161,18 @@ def test_new_metrics_and_per_class_metrics_select_trials_in_where_and_metric() -
     where = parse_where(["recall_b >= 0.75, roc_auc>0.5"], records)
     assert where[0] == Where("recall_b", ">=", 0.75)
     assert select_trial(records, "log_loss", direction, where, "f1", "maximize").trial == 2
+
+
+def test_a_pruned_sweep_can_report_a_probability_metric_after_each_epoch() -> None:
+    from hpo.trial.pruning import epoch_value
+    from hpo.trial.task import TrialFailed
+
+    y, probs = _predictions(3)
+    assert epoch_value(probs, y, "log_loss", "macro") == pytest.approx(log_loss(y, probs))
+    f1 = evaluate(y, probs, list("abc"), "macro")["f1"]
+    assert epoch_value(probs, y, "f1", "macro") == pytest.approx(f1)
+    assert epoch_value(probs.argmax(axis=1), y, "f1", "macro") == epoch_value(
+        probs, y, "f1", "macro"
+    )
+    with pytest.raises(TrialFailed, match="NaN"):
+        epoch_value(np.full_like(probs, np.nan), y, "roc_auc", "macro")

@@ -146,7 +146,7 @@ def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -
 
     from hpo.study._optuna_private import running_trial
     from hpo.study.storage import make_storage
-    from hpo.trial.predict import predict_labels
+    from hpo.trial.predict import predict_proba
     from hpo.trial.pruning import EpochReporter, make_pruner
 
     if "study" not in _state:
@@ -168,7 +168,7 @@ def _epoch_reporter(experiment: Experiment, dataset: Dataset, task: TrialTask) -
     trial = running_trial(_state["study"], task.trial_id)
     return EpochReporter(
         trial,
-        lambda model: predict_labels(model, dataset.x_val),
+        lambda model: predict_proba(model, dataset.x_val),
         dataset.x_val,
         dataset.y_val,
         experiment.primary.metric,
