@@ -147,6 +147,12 @@ def test_new_metrics_are_objectives_and_constraints_with_the_right_direction() -
         Objective.model_validate({"metric": "roc_auc", "threshold": "tune"})
     with pytest.raises(ValidationError, match="exactly one"):
         Objective.model_validate({"threshold": {}})
+    with pytest.raises(ValidationError, match="recall_at_precision: Input should be less"):
+        Objective.model_validate({"threshold": {"recall_at_precision": 2}})
+    with pytest.raises(ValidationError, match=r"write 'tune', .* not 'auto'"):
+        Objective.model_validate({"threshold": "auto"})
+    target = Objective.model_validate({"threshold": {"precision_at_recall": 0.9}})
+    assert target.threshold_rule() == {"precision_at_recall": 0.9}
 
 
 def test_new_metrics_and_per_class_metrics_select_trials_in_where_and_metric() -> None:

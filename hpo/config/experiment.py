@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -26,7 +27,7 @@ from pydantic import (
 from hpo.config import yaml_load
 from hpo.config.names import check_name
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
-from hpo.config.threshold import Threshold, threshold_rule
+from hpo.config.threshold import Threshold, parse_threshold, threshold_rule
 from hpo.errors import UserInputError, first_line
 from hpo.metrics import COMPARISONS, METRIC_NAMES, CostName, ScoreName, lower_is_better
 
@@ -135,6 +136,8 @@ class Objective(_Strict):
     direction: Literal["maximize", "minimize"] = "maximize"
     # binary tasks: the decision threshold, tuned on validation (hpo/scoring.py)
     threshold: Threshold = None
+
+    _threshold = field_validator("threshold", mode="before")(parse_threshold)
 
     @model_validator(mode="after")
     def _threshold_metric(self) -> Objective:

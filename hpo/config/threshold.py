@@ -7,9 +7,9 @@ read by hpo.scoring.ThresholdRule; the config only checks their shape.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ThresholdTarget(BaseModel):
@@ -28,6 +28,25 @@ class ThresholdTarget(BaseModel):
 
 
 Threshold = Literal["tune"] | ThresholdTarget | None
+
+
+def parse_threshold(value: Any) -> Any:
+    """One clear message for a wrong threshold, instead of one per union member."""
+    if value is None or value == "tune" or isinstance(value, ThresholdTarget):
+        return value
+    if isinstance(value, dict):
+        try:
+            return ThresholdTarget.model_validate(value)
+        except ValidationError as err:
+            problem = err.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            raise ValueError(
+                f"{where + ': ' if where else ''}{problem['msg'].removeprefix('Value error, ')}"
+            ) from None
+    raise ValueError(
+        f"write 'tune', {{precision_at_recall: 0.9}} or {{recall_at_precision: 0.95}}, "
+        f"not {value!r}"
+    )
 
 
 def threshold_rule(threshold: Threshold) -> dict[str, float] | str | None:
