@@ -29,6 +29,9 @@ PNGS = {
     "contour.png",
     "confusion_matrix.png",
     "per_class_metrics.png",
+    "roc_curve.png",  # these three from the best model's stored validation predictions
+    "pr_curve.png",
+    "reliability.png",
 }
 EVERY_FILE = {*PNGS, "report.html", "report.json"}
 

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -27,8 +28,9 @@ from hpo.config import yaml_load
 from hpo.config.names import check_name
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
 from hpo.config.stop_when import StopWhen
+from hpo.config.threshold import Threshold, parse_threshold, threshold_rule
 from hpo.errors import UserInputError, first_line
-from hpo.metrics import COMPARISONS, CostName, ScoreName, lower_is_better
+from hpo.metrics import COMPARISONS, METRIC_NAMES, CostName, ScoreName, lower_is_better
 
 # the names `data.source` takes; hpo.data.sources maps each to its loader (a test keeps the
 # two in step)
@@ -50,6 +52,7 @@ FILE_SOURCES = ("csv", "parquet", "npz", "text_csv", "image_folder")
 IMAGE_KEYS = ("image_size", "color_mode", "skip_bad_files", "demo_images")
 # metrics a trial can be optimised or constrained on: validation scores and costs
 ObjectiveMetric = Literal[ScoreName, CostName]
+LABEL_SCORES = METRIC_NAMES  # the metrics a decision threshold changes
 PrunerName = Literal["none", "median", "asha", "hyperband", "wilcoxon"]
 # an experiment's MLflow name (and an artifact folder): the safe set of hpo/config/names.py
 SafeName = Annotated[str, AfterValidator(check_name)]
@@ -164,6 +167,22 @@ class Objective(_Strict):
     average: Literal["macro", "weighted", "micro", "binary"] = "macro"
     # default (filled in before validation): maximize scores, minimize costs
     direction: Literal["maximize", "minimize"] = "maximize"
+    # binary tasks: the decision threshold, tuned on validation (hpo/scoring.py)
+    threshold: Threshold = None
+
+    _threshold = field_validator("threshold", mode="before")(parse_threshold)
+
+    @model_validator(mode="after")
+    def _threshold_metric(self) -> Objective:
+        if self.threshold is not None and self.metric not in LABEL_SCORES:
+            raise ValueError(
+                f"threshold: needs a metric of predicted labels ({', '.join(LABEL_SCORES)}), "
+                f"not {self.metric}"
+            )
+        return self
+
+    def threshold_rule(self) -> dict[str, float] | str | None:
+        return threshold_rule(self.threshold)
 
     @model_validator(mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hpo.metrics import METRIC_NAMES
+from hpo.scoring import THRESHOLD
 from hpo.tracking import schema
 from hpo.tracking.reads import RunLineage, TrialRecord
 from hpo.tracking.registry import CONFUSION_FILE
@@ -180,9 +181,23 @@ def card_markdown(
             "",
             f"- `mlflow.pyfunc.load_model('models:/{name}@{alias}')` (inputs: float32 rows)",
             f"- `hpo serve models:/{name}@{alias}`, `hpo predict models:/{name}@{alias} rows.csv`",
+            *_threshold_lines(record.metrics.get(THRESHOLD), data.class_names),
             "",
         ]
     )
+
+
+def _threshold_lines(threshold: float | None, class_names: Sequence[str]) -> list[str]:
+    """The decision threshold in force (binary models tuned with `objective.threshold`)."""
+    if threshold is None:
+        return []
+    positive = class_names[1] if len(class_names) > 1 else "1"
+    return [
+        f"- decision threshold in force: **{threshold:.6g}** (label `{positive}` when its "
+        f"probability >= {threshold:.6g}; tuned on the validation split, stored in the model "
+        f"as `{schema.THRESHOLD_FILE}`): `hpo predict` applies it and the test metrics above "
+        "are at it; the probabilities are returned as they are"
+    ]
 
 
 def write_confusion_png(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.config.selection import Where, direction_of, is_better, parse_where, select_trial
 from hpo.errors import GateFailed
 from hpo.metrics import METRIC_NAMES
+from hpo.scoring import THRESHOLD
 from hpo.tracking import schema
 from hpo.tracking.reads import TrialRecord
 from hpo.tracking.schema import MODEL_ARTIFACT
@@ -123,7 +124,8 @@ def promote(options: PromoteOptions) -> Promotion:
         f"runs:/{model_run}/{MODEL_ARTIFACT}", trust_model=options.trust_model
     )
     data = trained.dataset
-    test_metrics, confusion = evaluate(model, data.x_test, data.y_test, trained.average)
+    threshold = record.metrics.get(THRESHOLD)  # a binary trial's tuned decision threshold
+    test_metrics, confusion = evaluate(model, data.x_test, data.y_test, trained.average, threshold)
 
     # the gate is decided before the first write: a refused promotion leaves the store as it was
     if options.min_test_f1 is not None and test_metrics["test_f1"] < options.min_test_f1:

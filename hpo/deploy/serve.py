@@ -70,6 +70,7 @@ def serve(
     registry = Registry(tracking_uri)
     registry.resolve(model_uri)
     local, _ = registry.checked_copy(model_uri, trust_model=trust_model)
+    threshold_note(local)
     if not port_free(host, port):
         raise UserInputError(f"port {port} on {host} is in use", field="--port")
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -87,10 +88,27 @@ def serve(
 # ---------------------------------------------------------------------------- predict
 
 
+def threshold_note(model_folder: Path) -> float | None:
+    """Say on stderr which decision threshold is stored with the model (binary models
+    tuned with `objective.threshold`); MLflow's server returns the probabilities, so a
+    client applies it as `hpo predict` does."""
+    from hpo.trial.model_extras import read_threshold
+
+    threshold = read_threshold(model_folder)
+    if threshold is not None:
+        print(
+            f"hpo: decision threshold {threshold:.6g} in force: label 1 when "
+            "probability of class 1 >= it (stored with the model)",
+            file=sys.stderr,
+        )
+    return threshold
+
+
 @dataclass(frozen=True)
 class Predictions:
     labels: np.ndarray
     probabilities: np.ndarray
+    threshold: float | None = None  # the decision threshold the labels are at (binary)
 
     def csv(self) -> str:
         k = self.probabilities.shape[1]
@@ -189,19 +207,22 @@ def predict_file(
 ) -> Predictions:
     """Labels and probabilities for the rows of a file, predicted in chunks (one row of
     probabilities per input row)."""
+    from hpo.scoring import labels_at, two_columns
     from hpo.tracking.registry import Registry
     from hpo.trial.predict import predict_proba
 
     registry = Registry(tracking_uri)
     registry.resolve(model_uri)
     x_raw = read_input(Path(input_path))
-    model = registry.load_pyfunc(model_uri, trust_model=trust_model)
+    local, _ = registry.checked_copy(model_uri, trust_model=trust_model)
+    model = registry.load_pyfunc(str(local), trust_model=trust_model)
     shape, is_text = expected_input(model)
     x = fit_to_model(x_raw, shape, is_text)
     # Keras prints a progress bar on stdout; stdout belongs to the predictions
     with contextlib.redirect_stdout(io.StringIO()):
         probs = predict_proba(model.predict, x)
-    return Predictions(probs.argmax(axis=1), probs)
+    threshold = threshold_note(local)
+    return Predictions(labels_at(two_columns(probs), threshold), probs, threshold)
 
 
 def check_output(output: str | None) -> None:
@@ -218,7 +239,10 @@ def write_predictions(result: Predictions, output: str | None) -> str | None:
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".npz":
-        np.savez(path, labels=result.labels, probabilities=result.probabilities)
+        arrays: dict[str, Any] = {"labels": result.labels, "probabilities": result.probabilities}
+        if result.threshold is not None:
+            arrays["threshold"] = np.float64(result.threshold)
+        np.savez(path, **arrays)
     else:
         path.write_text(result.csv(), encoding="utf-8")
     return None

@@ -121,7 +121,7 @@ def build_report(
         )
     best = best_trial if not isinstance(best_trial, Future) else _finish(page, best_trial)
     if best is not None:
-        _best_trial_pictures(page, best)
+        _best_trial_pictures(page, best, tracking_uri)
 
     ranges = [
         rules.Range(p.name, p.low, p.high, p.log, p.kind == "int")
@@ -332,8 +332,8 @@ def _pareto(page: _Page, sweep: Any) -> None:
     )
 
 
-def _best_trial_pictures(page: _Page, best: BestTrial) -> None:
-    from hpo.reporting import plots
+def _best_trial_pictures(page: _Page, best: BestTrial, tracking_uri: str) -> None:
+    from hpo.reporting import curves, plots
 
     title = f"best trial {best.trial}, validation split"
     page.add(
@@ -349,6 +349,7 @@ def _best_trial_pictures(page: _Page, best: BestTrial) -> None:
         lambda p: plots.plot_per_class(p, best.class_names, best.scores, title),
     )
     page.tables.append(best.per_class_table())
+    curves.draw_best_curves(page.add, page.note, best.run_id, best.trial, tracking_uri)
 
 
 def _quiet_libraries() -> None:

@@ -73,6 +73,11 @@ def check(experiment: Experiment, *, source: str) -> Checked:
                 f"strategy {experiment.strategy.name} cross-validates on numpy arrays",
                 "strategy.name",
             )
+        if experiment.primary.threshold is not None and dataset.n_classes != 2:
+            raise UserInputError(
+                f"a decision threshold needs 2 classes, the data has {dataset.n_classes}",
+                field="objective.threshold",
+            )
     except UserInputError as err:
         if err.source is None:
             raise UserInputError(err.detail, source=source, field=err.field) from None

@@ -186,6 +186,15 @@ class RunReads:
             local = self.client.download_artifacts(run_id, path, tmp)
             return Path(local).read_text(encoding="utf-8")
 
+    def read_bytes(self, run_id: str, path: str) -> bytes:
+        """One small binary artifact (a trial model's `val_predictions.npz`)."""
+        import os
+        import tempfile
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        with tempfile.TemporaryDirectory() as tmp:
+            return Path(self.client.download_artifacts(run_id, path, tmp)).read_bytes()
+
     def run_metric(self, run_id: str, key: str) -> float | None:
         try:
             value = self.client.get_run(run_id).data.metrics.get(key)

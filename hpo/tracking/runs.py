@@ -244,9 +244,15 @@ class Tracker(RunReads, RunUpdates):
         self.client.set_terminated(run_id, status)
 
     def log_confusion(self, run_id: str, class_names: Sequence[str], matrix: Any) -> None:
-        """The validation confusion matrix as `confusion_matrix.json` (rows: true class)."""
+        """The validation confusion matrix as `confusion_matrix.json` (rows: true class) and
+        the per-class scores it gives as `per_class.json`."""
+        from hpo.scoring import per_class_from_confusion
+
         payload = {"class_names": list(class_names), "matrix": matrix}
         self.client.log_dict(run_id, payload, schema.CONFUSION_ARTIFACT)
+        # every class's scores, whatever their number (metrics stop at 20 classes)
+        per_class = per_class_from_confusion(matrix, class_names)
+        self.client.log_dict(run_id, per_class, schema.PER_CLASS_ARTIFACT)
 
     def log_model_dir(self, run_id: str, path: str) -> None:
         """Upload a saved model folder as the run's `model` artifact, then remove it. If the

@@ -59,6 +59,10 @@ PEAK_RSS_SCOPE = "hpo.peak_rss_scope"  # peak_rss_mb of the trial, or the proces
 PRECISION_POLICY = "hpo.precision_policy"  # mixed_float16 / mixed_bfloat16 when mixed
 MODEL_ARTIFACT = "model"
 CONFUSION_ARTIFACT = "confusion_matrix.json"
+PER_CLASS_ARTIFACT = "per_class.json"  # precision/recall/f1/support of every class
+# inside the `model` artifact, so a registered version carries them (hpo/trial/model_extras.py)
+THRESHOLD_FILE = "threshold.json"  # a binary trial's decision threshold (also metric `threshold`)
+VAL_PREDICTIONS_FILE = "val_predictions.npz"  # y_true, probabilities: the report's curves
 
 # ---------------------------------------------------------------- a retrain run
 SEED = "hpo.seed"  # the Keras seed it trained with

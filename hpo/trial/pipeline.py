@@ -17,9 +17,8 @@ import numpy as np
 from hpo.data.class_weight import class_weights
 from hpo.data.dataset import Dataset
 from hpo.errors import first_line
-from hpo.metrics import classification_metrics
 from hpo.models.augment import without_augmentation
-from hpo.trial.predict import predict_labels
+from hpo.trial.predict import predict_proba, score_probabilities
 from hpo.trial.preprocessing import with_input_scaling
 from hpo.trial.streaming import fit_streaming, is_streamed
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
@@ -124,9 +123,17 @@ def train_and_evaluate(inputs: TrialInputs) -> Trained:
             raise TrialFailed(f"loss became NaN at epoch {bad}")
 
         predict_start = time.perf_counter()
-        y_pred = predict_labels(model, dataset.x_val)
+        objective = experiment.primary
+        probs = predict_proba(model, dataset.x_val)
         result.predict_seconds = time.perf_counter() - predict_start
-        result.metrics = classification_metrics(dataset.y_val, y_pred, experiment.primary.average)
+        result.metrics, y_pred = score_probabilities(
+            probs,
+            dataset.y_val,
+            dataset.class_names,
+            objective.average,
+            objective.threshold_rule(),
+            objective.metric,
+        )
         result.confusion = confusion_counts(dataset.y_val, y_pred, dataset.n_classes)
         result.state = "COMPLETE"
     except TrialFailed as err:

@@ -8,7 +8,7 @@ see the same numbers for the same model.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,16 +50,41 @@ def predict_labels(model: Any, x: np.ndarray) -> np.ndarray:
     return probs.argmax(axis=1)
 
 
-def evaluate(
-    model: Any, x: np.ndarray, y: np.ndarray, average: str
+def score_probabilities(
+    probs: np.ndarray,
+    y: np.ndarray,
+    class_names: Sequence[str],
+    average: str,
+    threshold_rule: Any = None,
+    metric: str = "f1",
 ) -> tuple[dict[str, float], np.ndarray]:
-    """Test metrics (`test_` + the sweep's metric names, same averaging) and the confusion
-    matrix (rows: true class), as `hpo promote` records them."""
+    """A trial's validation metrics from its class probabilities (one predict, every
+    metric) and the labels they stand for: with a threshold rule (binary only) the
+    threshold is tuned on these rows first, and the labels and metrics are at it."""
+    from hpo.scoring import ThresholdRule, evaluate, labels_at, tune_threshold, two_columns
+
+    if not np.isfinite(probs).all():
+        raise TrialFailed("the model predicts NaN")
+    probs = two_columns(probs)
+    threshold = None
+    if threshold_rule is not None and probs.shape[1] == 2:
+        rule = ThresholdRule.parse(threshold_rule, metric, average)
+        threshold, _ = tune_threshold(y, probs[:, 1], rule)
+    return evaluate(y, probs, class_names, average, threshold), labels_at(probs, threshold)
+
+
+def evaluate(
+    model: Any, x: np.ndarray, y: np.ndarray, average: str, threshold: float | None = None
+) -> tuple[dict[str, float], np.ndarray]:
+    """Test metrics (`test_` + the sweep's metric names, same averaging, at the trial's
+    decision threshold when it has one) and the confusion matrix (rows: true class), as
+    `hpo promote` records them."""
     from sklearn.metrics import confusion_matrix
 
     from hpo.metrics import classification_metrics
+    from hpo.scoring import labels_at, two_columns
 
-    probs = predict_proba(model, x)
-    predicted = probs.argmax(axis=1)
+    probs = two_columns(predict_proba(model, x))
+    predicted = labels_at(probs, threshold)
     metrics = {f"test_{k}": v for k, v in classification_metrics(y, predicted, average).items()}
     return metrics, confusion_matrix(y, predicted, labels=np.arange(probs.shape[1]))

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import optuna
 
-from hpo.metrics import classification_metrics
+from hpo.metrics import METRIC_NAMES, classification_metrics
 from hpo.study.retry import is_transient
+from hpo.trial.task import TrialFailed
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
@@ -64,6 +65,20 @@ class _UntilOneCompletes(optuna.pruners.BasePruner):
         return bool(done)
 
 
+def epoch_value(scores: np.ndarray, y: np.ndarray, metric: str, average: str) -> float:
+    """The objective after an epoch from class probabilities (or labels): label metrics at
+    argmax (a decision threshold is tuned once, after training), or a probability metric."""
+    if np.ndim(scores) == 1:
+        return classification_metrics(y, scores, average)[metric]
+    if not np.isfinite(scores).all():
+        raise TrialFailed("the model predicts NaN")
+    if metric in METRIC_NAMES:
+        return classification_metrics(y, scores.argmax(axis=1), average)[metric]
+    from hpo.scoring import probability_metrics, two_columns
+
+    return probability_metrics(np.asarray(y).astype(int), two_columns(scores))[metric]
+
+
 class EpochReporter:
     """Scores the model after each epoch and asks the pruner; keras-free so it is testable."""
 
@@ -84,8 +99,7 @@ class EpochReporter:
 
     def after_epoch(self, epoch: int, model: Any) -> bool:
         """Report after Keras's 0-based `epoch`; True when the trial should stop here."""
-        labels = self.predict(model)
-        value = classification_metrics(self.y_val, labels, self.average)[self.metric]
+        value = epoch_value(self.predict(model), self.y_val, self.metric, self.average)
         trained = epoch + 1  # the resource the pruners count: epochs done, not an index
         try:
             self.trial.report(value, step=trained)

@@ -19,14 +19,12 @@ from typing import Any
 import keras
 import numpy as np
 from scikeras.wrappers import KerasClassifier
-from sklearn.metrics import accuracy_score, make_scorer, precision_score, recall_score
-from sklearn.metrics import f1_score as sk_f1
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
 from hpo.data.images import is_image_array
 from hpo.data.scaling import InputScaling
 from hpo.errors import first_line
-from hpo.metrics import METRIC_NAMES
+from hpo.metrics import SCORE_NAMES
 from hpo.trial.predict import predict_proba
 from hpo.trial.preprocessing import built_params, with_input_scaling
 from hpo.trial.task import Trained, TrialFailed, TrialInputs, TrialResult
@@ -73,6 +71,7 @@ def factory_model(
 # per-fit records filled by EpochRecorder (fits run in this process when n_jobs == 1)
 _records: list[dict[str, Any]] = []
 _validation: dict[str, np.ndarray] = {}
+_confusions: list[list[list[int]]] = []  # each scored fold's (out-of-fold rows' matrix)
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -91,16 +90,24 @@ class EpochRecorder(keras.callbacks.Callback):
             )
 
 
-def _scorers(average: str) -> dict[str, Any]:
-    def scorer(metric: Any) -> Any:
-        return make_scorer(metric, average=average, zero_division=0)
+def score_fold(
+    estimator: Any, x: np.ndarray, y: np.ndarray, *, objective: Any, class_names: Any
+) -> dict[str, float]:
+    """GridSearchCV's scorer: the same metric dict the Keras pipeline logs (one predict of
+    probabilities per fold; a threshold rule is tuned on the fold's validation rows)."""
+    from hpo.trial.pipeline import confusion_counts
+    from hpo.trial.predict import score_probabilities
 
-    return {
-        "accuracy": make_scorer(accuracy_score),
-        "precision": scorer(precision_score),
-        "recall": scorer(recall_score),
-        "f1": scorer(sk_f1),
-    }
+    metrics, labels = score_probabilities(
+        np.asarray(estimator.predict_proba(x)),
+        y,
+        class_names,
+        objective.average,
+        objective.threshold_rule(),
+        objective.metric,
+    )
+    _confusions.append(confusion_counts(y, labels, len(class_names)))
+    return metrics
 
 
 def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Trained:
@@ -147,13 +154,16 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
     search = GridSearchCV(
         estimator,
         grid,
-        scoring=_scorers(experiment.primary.average),
+        scoring=functools.partial(
+            score_fold, objective=experiment.primary, class_names=dataset.class_names
+        ),
         cv=splitter,
         refit=False,
         n_jobs=n_jobs,
         error_score="raise",
     )
     _records.clear()
+    _confusions.clear()
     model = None
     try:
         keras.backend.clear_session(free_memory=False)
@@ -161,11 +171,15 @@ def evaluate_candidate(inputs: TrialInputs, *, cv: str | int, n_jobs: int) -> Tr
         search.fit(x, y)
         results = search.cv_results_
         folds = splitter.get_n_splits()
-        for name in METRIC_NAMES:
+        names = [k.removeprefix("mean_test_") for k in results if k.startswith("mean_test_")]
+        for name in names:
             result.metrics[name] = float(results[f"mean_test_{name}"][0])
-            result.metrics[f"{name}_std"] = float(results[f"std_test_{name}"][0])
+            if name in SCORE_NAMES:
+                result.metrics[f"{name}_std"] = float(results[f"std_test_{name}"][0])
         result.fit_seconds = float(results["mean_fit_time"][0]) * folds
         result.predict_seconds = float(results["mean_score_time"][0]) * folds
+        if _confusions:  # summed over folds: every train + validation row once
+            result.confusion = np.sum(_confusions, axis=0).astype(int).tolist()
         if _records:
             last = _records[-1]
             result.history = {"loss": last["loss"], "val_loss": last["val_loss"]}

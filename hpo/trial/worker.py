@@ -147,11 +147,13 @@ def run_task(task: TrialTask) -> TrialResult:
         and is_better(value, task.model_threshold, experiment.primary.direction)
     ):
         from hpo.tracking.saved_model import save_keras_model
+        from hpo.trial.model_extras import save_model_extras
 
         path = os.path.join(_state["model_root"], f"trial-{task.number}")
         try:
             shutil.rmtree(path, ignore_errors=True)  # a folder left by a study of that name
             save_keras_model(model, dataset.x_val, path)
+            save_model_extras(path, model, dataset, result.metrics)
             result.model_dir = path
         except Exception as err:  # a saving failure must not lose the trial's metrics
             result.error = f"model not saved: {first_line(err, with_type=True)}"
@@ -216,7 +218,7 @@ def _epoch_reporter(
 
     return EpochReporter(
         trial,
-        predictions.labels,  # the validation callback's pass of this epoch, not a second one
+        predictions.probs,  # the validation callback's pass of this epoch, not a second one
         dataset.x_val,
         dataset.y_val,
         experiment.primary.metric,
