@@ -43,7 +43,12 @@ DataSource = Literal[
     "npz",
     "text_demo",
     "text_csv",
+    "memory",
 ]
+# a partial experiment (`Experiment.from_dict`, `hpo.run`) may leave out the data source and
+# the model: the data then comes from `hpo.run(data=...)`, the builder from `builder=`
+MEMORY_SOURCE = "memory"
+FUNCTION_BUILDER = "function:"
 FILE_SOURCES = ("csv", "parquet", "npz", "text_csv")
 # metrics a trial can be optimised or constrained on: validation scores and costs
 ObjectiveMetric = Literal[ScoreName, CostName]
@@ -270,6 +275,17 @@ class Experiment(_Strict):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
+    @classmethod
+    def from_dict(cls, raw: Any, *, source: str = "dict") -> Experiment:
+        """An experiment from a mapping of the YAML schema, validated like a file. It may be
+        partial: `data` without a `source` (data given to `hpo.run(data=...)`) and no `model`
+        (a function given as `hpo.run(builder=...)`).
+
+        Raises:
+            UserInputError: a field is missing or wrong (named as in the file).
+        """
+        return _validate(_fill_partial(raw), source=source)
+
     def with_overrides(self, **changes: Any) -> Experiment:
         """Apply CLI flags (dotted keys such as `budget.trials`), validated like the file."""
         changes = {dotted: value for dotted, value in changes.items() if value is not None}
@@ -310,6 +326,19 @@ def _format_validation_error(err: ValidationError) -> tuple[str, str]:
     return loc or "(top level)", message
 
 
+def _fill_partial(raw: Any) -> Any:
+    """Placeholders for what `hpo.run(data=..., builder=...)` may give instead: a data
+    section without a source reads `data=`, a missing model calls `builder=`."""
+    if not isinstance(raw, dict):
+        return raw
+    data = raw.get("data", {})
+    if isinstance(data, dict) and "source" not in data:
+        raw = {**raw, "data": {**data, "source": MEMORY_SOURCE}}
+    if "model" not in raw:
+        raw = {**raw, "model": {"builder": FUNCTION_BUILDER}}
+    return raw
+
+
 def _validate(raw: Any, source: str) -> Experiment:
     if not isinstance(raw, dict):
         raise UserInputError("the top level must be a mapping of sections", source=source)
@@ -348,8 +377,9 @@ def resolve_path(value: str, config_path: Path) -> Path:
     return Path.cwd() / candidate
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Load and validate an experiment file, inlining a search-space file if named."""
+def load_experiment(path: str | Path, *, partial: bool = False) -> Experiment:
+    """Load and validate an experiment file, inlining a search-space file if named
+    (`partial`: data source and model may be left out, as in `Experiment.from_dict`)."""
     config_path = Path(path)
     raw = read_yaml(config_path)
     if not isinstance(raw, dict):
@@ -367,4 +397,4 @@ def load_experiment(path: str | Path) -> Experiment:
     data = raw.get("data")
     if isinstance(data, dict) and isinstance(data.get("path"), str):
         raw = {**raw, "data": {**data, "path": str(resolve_path(data["path"], config_path))}}
-    return _validate(raw, source=str(path))
+    return _validate(_fill_partial(raw) if partial else raw, source=str(path))

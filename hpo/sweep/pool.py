@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset
+from hpo.models import shipped_builder
 from hpo.trial.task import LedgerRef, TrialResult, TrialTask
 from hpo.trial.worker import init_worker, run_task, warm_up
 
@@ -257,7 +258,14 @@ class TrialExecutor:
             workers,
             experiment.budget.recycle_after,
             init_worker,
-            (experiment.model_dump_json(), dataset, model_root, threads, ledger),
+            (
+                experiment.model_dump_json(),
+                dataset,
+                model_root,
+                threads,
+                ledger,
+                shipped_builder(experiment.model.builder),  # hpo.run(builder=...) by value
+            ),
             max_tasks=experiment.budget.trials,
         )
 

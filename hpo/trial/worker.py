@@ -38,7 +38,12 @@ _state: dict[str, Any] = {}
 
 
 def init_worker(
-    experiment_json: str, dataset: Dataset, model_root: str, threads: int, ledger: LedgerRef
+    experiment_json: str,
+    dataset: Dataset,
+    model_root: str,
+    threads: int,
+    ledger: LedgerRef,
+    builder: bytes | None = None,  # a function builder (hpo.run(builder=...)), pickled
 ) -> None:
     """The pool's initializer: pay every start-up cost before the first trial."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
@@ -56,13 +61,15 @@ def init_worker(
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras  # noqa: F401  (imported now so the first trial does not pay for it)
 
-    from hpo.models import get_builder
+    from hpo.models import get_builder, receive_builder
     from hpo.tracking.saved_model import preload_model_saving
 
     preload_model_saving()
     experiment = Experiment.model_validate_json(experiment_json)
     _state.update(experiment=experiment, dataset=dataset, model_root=model_root, ledger=ledger)
     try:
+        if builder is not None:
+            receive_builder(experiment.model.builder, builder)
         _state["builder"] = get_builder(experiment.model.builder)
     except Exception as err:  # reported by every trial instead of a dead pool
         _state["init_error"] = f"cannot load the model builder: {err}"

@@ -32,6 +32,7 @@ SOURCES: dict[str, str] = {
     "npz": "hpo.data.sources.npz:load",
     "text_demo": "hpo.data.sources.text_demo:load",
     "text_csv": "hpo.data.sources.text_csv:load",
+    "memory": "hpo.data.sources.in_memory:load",
 }
 
 
