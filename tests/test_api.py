@@ -197,7 +197,7 @@ def test_what_is_missing_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         hpo.run(partial_config("x"), data=digits_frame(), target="label", builder=3)
     with pytest.raises(hpo.UserInputError, match="no target column 'nope'"):
         hpo.run(partial_config("x"), data=digits_frame(), target="nope", builder=print)
-    with pytest.raises(hpo.UserInputError, match="expected an hpo.Experiment"):
+    with pytest.raises(hpo.UserInputError, match=r"expected an hpo\.Experiment"):
         hpo.run(42)  # type: ignore[arg-type]
 
 
@@ -239,12 +239,13 @@ def test_in_memory_data_fingerprint_equals_the_csv_and_is_stable(
     assert _fingerprint(csv) == _fingerprint(from_frame) == _fingerprint(from_arrays)
     assert from_frame.data.path == from_arrays.data.path  # one content-addressed snapshot
 
+    config = json.dumps({**tiny_experiment(), "data": {}})
     code = (
         "import json, pandas as pd, hpo\n"
         "from hpo.api.experiments import with_data\n"
         "from hpo.data.dataset import load_dataset\n"
         f"frame = pd.read_csv({str(tmp_path / 'digits.csv')!r})\n"
-        f"base = hpo.Experiment.from_dict(json.loads({json.dumps({**tiny_experiment(), 'data': {}})!r}))\n"
+        f"base = hpo.Experiment.from_dict(json.loads({config!r}))\n"
         "exp = with_data(base, frame, 'label')\n"
         "print(load_dataset(exp.data, exp.seed).fingerprint)\n"
     )
