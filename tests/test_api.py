@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,37 +88,52 @@ def closure_builder(marker: Path) -> Any:
     return build
 
 
+DOCS = ROOT / "docs" / "API.md"
+
+
+def doc_examples() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), flags=re.S)
+
+
 @dataclass
 class Sweeps:
     folder: Path
     uri: str
     storage: str
+    docs: dict[str, Any]  # the namespace docs/API.md's examples ran in
     frame: pd.DataFrame
     config: dict[str, Any]
-    builder: Any
     marker: Path
     interrupted: KeyboardInterrupt
-    summary: Any  # the resumed in-memory sweep
-    yaml_path: Path
-    yaml_summary: Any
+    summary: Any  # the interrupted, then resumed in-memory sweep
 
 
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sweeps]:
+    """docs/API.md's examples in order (every function, its default store: mlflow.db and
+    hpo-ledger.journal in the working directory), then a DataFrame sweep with a closure
+    builder that interrupts itself, resumed."""
     folder = tmp_path_factory.mktemp("api")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    storage = str(folder / "ledger.journal")
+    storage = str(folder / "hpo-ledger.journal")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("HPO_STORAGE", raising=False)
+        docs: dict[str, Any] = {"__name__": "__main__"}
+        for number, block in enumerate(doc_examples(), 1):
+            try:
+                exec(compile(block, f"docs/API.md example {number}", "exec"), docs)
+            except Exception as err:
+                raise AssertionError(f"docs/API.md example {number} failed: {err!r}") from err
+
         frame = digits_frame()
         config = partial_config("api-frame")
         marker = folder / "interrupted.marker"
-        builder = closure_builder(marker)
         common: dict[str, Any] = dict(
             data=frame,
             target="label",
-            builder=builder,
+            builder=closure_builder(marker),
             study="frame-study",
             tracking_uri=uri,
             storage=storage,
@@ -127,25 +143,7 @@ def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sweeps]:
             hpo.run(config, **common)
         assert marker.exists(), "the closure ran in a training process"
         summary = hpo.run(config, **common)
-
-        yaml_path = folder / "tiny.yaml"
-        yaml_path.write_text(yaml.safe_dump(tiny_experiment(**{"budget.trials": 1})))
-        yaml_summary = hpo.run(
-            yaml_path, study="yaml-study", tracking_uri=uri, storage=storage, progress=False
-        )
-        yield Sweeps(
-            folder,
-            uri,
-            storage,
-            frame,
-            config,
-            builder,
-            marker,
-            interrupted.value,
-            summary,
-            yaml_path,
-            yaml_summary,
-        )
+        yield Sweeps(folder, uri, storage, docs, frame, config, marker, interrupted.value, summary)
 
 
 # ---------------------------------------------------------------- no training
@@ -340,24 +338,29 @@ def test_resuming_with_another_function_is_refused(sweeps: Sweeps) -> None:
 
 
 def test_cli_and_api_print_the_same_json(sweeps: Sweeps) -> None:
+    """`hpo run --json` resuming the docs' finished study prints what `to_json()` gave."""
+    config = sweeps.folder / "docs.yaml"
+    config.write_text(sweeps.docs["exp"].to_yaml())
     done = run_cli(
-        "run",
-        str(sweeps.yaml_path),
-        "--study",
-        "yaml-study",
-        "--tracking-uri",
-        sweeps.uri,
-        "--storage",
-        sweeps.storage,
-        "--json",
-        cwd=sweeps.folder,
-    )
+        "run", str(config), "--study", "docs-study", "--tracking-uri", sweeps.uri,
+        "--storage", sweeps.storage, "--json", cwd=sweeps.folder,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == sweeps.yaml_summary.to_json()
-    assert sweeps.yaml_summary.n_trials == 1
+    assert json.loads(done.stdout) == sweeps.docs["summary"].to_json()
 
 
-def test_promote_load_model_export_and_report(sweeps: Sweeps, tmp_path: Path) -> None:
+def test_the_docs_examples_ran(sweeps: Sweeps) -> None:
+    code = "\n".join(doc_examples())
+    for name in ("run", "trials", "best", "load_model", "promote", "export", "compare", "report"):
+        assert f"hpo.{name}(" in code, name
+    assert (sweeps.folder / "docs.keras").is_file()
+    assert (sweeps.folder / "docs-report" / "report.html").is_file()
+    assert sweeps.docs["ranking"]["comparison_run_id"]
+    assert sweeps.docs["wine_summary"].states["COMPLETE"] == 2  # DataFrame + builder=
+
+
+def test_promote_and_load_model_of_an_in_memory_sweep(sweeps: Sweeps) -> None:
+    """Promotion rebuilds the test rows of a DataFrame sweep (its npz snapshot)."""
     promoted = hpo.promote("api-frame", model_name="frame", tracking_uri=sweeps.uri)
     assert promoted["model_uri"] == "models:/frame@champion" and promoted["moved"]
     assert 0 <= promoted["test_metrics"]["test_f1"] <= 1
@@ -367,16 +370,6 @@ def test_promote_load_model_export_and_report(sweeps: Sweeps, tmp_path: Path) ->
     assert model.predict(rows, verbose=0).shape == (5, 10)
     best = hpo.load_model("api-frame", tracking_uri=sweeps.uri)
     assert best.count_params() == model.count_params()
-
-    exported = hpo.export(
-        promoted["model_uri"], format="keras", output=str(tmp_path / "m.keras"),
-        tracking_uri=sweeps.uri,
-    )  # fmt: skip
-    assert Path(exported["output"]).is_file()
-
-    written = hpo.report("api-frame", output=tmp_path / "report", tracking_uri=sweeps.uri)
-    assert "report.html" in written["files"]
-    assert (tmp_path / "report" / "report.html").is_file()
 
 
 def test_gate_failure_raises_not_exits(sweeps: Sweeps) -> None:
