@@ -15,25 +15,25 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name -> the module that defines it
+# public name -> the module (inside hpo) that defines it
 _LAZY = {
-    "Experiment": "hpo.config.experiment",
-    "Best": "hpo.sweep.summary",
-    "Summary": "hpo.api.sweeps",
-    "HpoWarning": "hpo.api.sweeps",
-    "load_experiment": "hpo.api.experiments",
-    "run": "hpo.api.sweeps",
-    "compare": "hpo.api.sweeps",
-    "trials": "hpo.api.reads",
-    "best": "hpo.api.reads",
-    "report": "hpo.api.reads",
-    "load_model": "hpo.api.deploy",
-    "promote": "hpo.api.deploy",
-    "export": "hpo.api.deploy",
-    "HpoError": "hpo.errors",
-    "UserInputError": "hpo.errors",
-    "GateFailed": "hpo.errors",
-    "SweepAborted": "hpo.errors",
+    "Experiment": "config.experiment",
+    "Best": "sweep.summary",
+    "Summary": "api.sweeps",
+    "HpoWarning": "api.sweeps",
+    "load_experiment": "api.experiments",
+    "run": "api.sweeps",
+    "compare": "api.sweeps",
+    "trials": "api.reads",
+    "best": "api.reads",
+    "report": "api.reads",
+    "load_model": "api.deploy",
+    "promote": "api.deploy",
+    "export": "api.deploy",
+    "HpoError": "errors",
+    "UserInputError": "errors",
+    "GateFailed": "errors",
+    "SweepAborted": "errors",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -62,7 +62,7 @@ def __getattr__(name: str) -> Any:
     """Load a public name on first use, then keep it (PEP 562)."""
     if name not in _LAZY:
         raise AttributeError(f"module 'hpo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value
     return value
 
