@@ -261,6 +261,7 @@ def test_in_memory_data_fingerprint_equals_the_csv_and_is_stable(
 # ---------------------------------------------------------------- the shared sweeps
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_ends_the_sweep_killed_and_it_resumes(sweeps: Sweeps) -> None:
     import optuna
 
@@ -286,6 +287,7 @@ def test_keyboard_interrupt_ends_the_sweep_killed_and_it_resumes(sweeps: Sweeps)
     assert killed[0].data.tags["hpo.kind"] == "trial"
 
 
+@pytest.mark.slow
 def test_summary_has_the_contract(sweeps: Sweeps) -> None:
     summary = sweeps.summary
     assert summary.study == "frame-study" and summary.n_trials == 3
@@ -297,6 +299,7 @@ def test_summary_has_the_contract(sweeps: Sweeps) -> None:
     assert payload["sweep_run_id"] == summary.sweep_run_id and payload["n_trials"] == 3
 
 
+@pytest.mark.slow
 def test_builder_function_is_logged_on_the_sweep_run(sweeps: Sweeps) -> None:
     from hpo.tracking.reads import mlflow_client
 
@@ -308,6 +311,7 @@ def test_builder_function_is_logged_on_the_sweep_run(sweeps: Sweeps) -> None:
     assert "def build(params" in source.read_text()
 
 
+@pytest.mark.slow
 def test_trials_is_a_dataframe_best_first(sweeps: Sweeps) -> None:
     table = hpo.trials("api-frame", tracking_uri=sweeps.uri)
     assert list(table.columns[:3]) == ["trial", "run_id", "state"]
@@ -318,6 +322,7 @@ def test_trials_is_a_dataframe_best_first(sweeps: Sweeps) -> None:
     assert table["trial"].iloc[0] == hpo.best("api-frame", tracking_uri=sweeps.uri).trial
 
 
+@pytest.mark.slow
 def test_resuming_with_another_function_is_refused(sweeps: Sweeps) -> None:
     other = closure_builder(sweeps.marker)
 
@@ -337,6 +342,7 @@ def test_resuming_with_another_function_is_refused(sweeps: Sweeps) -> None:
         )
 
 
+@pytest.mark.slow
 def test_cli_and_api_print_the_same_json(sweeps: Sweeps) -> None:
     """`hpo run --json` resuming the docs' finished study prints what `to_json()` gave."""
     config = sweeps.folder / "docs.yaml"
@@ -349,6 +355,7 @@ def test_cli_and_api_print_the_same_json(sweeps: Sweeps) -> None:
     assert json.loads(done.stdout) == sweeps.docs["summary"].to_json()
 
 
+@pytest.mark.slow
 def test_the_docs_examples_ran(sweeps: Sweeps) -> None:
     code = "\n".join(doc_examples())
     for name in ("run", "trials", "best", "load_model", "promote", "export", "compare", "report"):
@@ -359,6 +366,7 @@ def test_the_docs_examples_ran(sweeps: Sweeps) -> None:
     assert sweeps.docs["wine_summary"].states["COMPLETE"] == 2  # DataFrame + builder=
 
 
+@pytest.mark.slow
 def test_promote_and_load_model_of_an_in_memory_sweep(sweeps: Sweeps) -> None:
     """Promotion rebuilds the test rows of a DataFrame sweep (its npz snapshot)."""
     promoted = hpo.promote("api-frame", model_name="frame", tracking_uri=sweeps.uri)
@@ -372,6 +380,7 @@ def test_promote_and_load_model_of_an_in_memory_sweep(sweeps: Sweeps) -> None:
     assert best.count_params() == model.count_params()
 
 
+@pytest.mark.slow
 def test_gate_failure_raises_not_exits(sweeps: Sweeps) -> None:
     with pytest.raises(hpo.GateFailed, match="nothing registered"):
         hpo.promote("api-frame", model_name="gated", min_test_f1=1.0, tracking_uri=sweeps.uri)
