@@ -19,7 +19,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--source", default="digits")
     args = parser.parse_args()
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
     from hpo.data.dataset import load_dataset
     from hpo.tracking.datasets import log_inputs, split_inputs
     from hpo.tracking.runs import Tracker

@@ -122,7 +122,7 @@ def fit_epochs(folder: Path, epochs: int) -> dict[str, Any]:
     import keras
     import numpy as np
 
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
     from hpo.data.dataset import load_dataset
     from hpo.models.cnn import build
     from hpo.trial.streaming import image_batches

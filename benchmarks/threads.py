@@ -65,7 +65,7 @@ def _measure(family: str, threads: int, repeats: int, epochs: int, out: Any) -> 
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
     from hpo.data.dataset import load_dataset
     from hpo.models import get_builder
     from hpo.trial.pipeline import builder_kwargs

@@ -35,7 +35,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def _data(name: str) -> Any:
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
     from hpo.data.dataset import load_dataset
 
     if name == "digits cnn":

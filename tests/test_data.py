@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpo.config.experiment import DataConfig, DataSource
+from hpo.config.data_config import DataConfig, DataSource
 from hpo.data.dataset import Dataset, load_dataset, pre_scaled
 from hpo.data.sources import SOURCES, loader
 from hpo.errors import UserInputError

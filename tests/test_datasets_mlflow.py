@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpo.config.experiment import DataConfig
+from hpo.config.data_config import DataConfig
 from hpo.data.dataset import load_dataset
 from hpo.tracking import schema
 from hpo.tracking.datasets import CONTEXT_TAG, digest_of, log_inputs, split_inputs

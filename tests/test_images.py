@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hpo.config.experiment import DataConfig
+from hpo.config.data_config import DataConfig
 from hpo.data.dataset import Dataset, load_dataset
 from hpo.data.images import ImageArray, read_image, require_in_memory
 from hpo.data.make_images import make_images

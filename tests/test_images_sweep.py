@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hpo.config.experiment import DataConfig
+from hpo.config.data_config import DataConfig
 from hpo.data.dataset import load_dataset
 from hpo.data.make_images import make_images
 from tests.models_helpers import SweepDir, sweep_dir

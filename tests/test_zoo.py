@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hpo.config.experiment import DataConfig
+from hpo.config.data_config import DataConfig
 from hpo.config.space import SearchSpaceSpec, compile_space
 from hpo.data.dataset import Dataset, load_dataset, pre_scaled
 from hpo.models import FAMILIES, get_builder

@@ -78,10 +78,10 @@ def _quantizations() -> tuple[str, ...]:
 @friendly_errors(quiet_libraries=True)
 def promote(as_json: bool, **options: Any) -> None:
     """Register the best trial of a sweep (tested on the held-out split) under an alias."""
-    from hpo.deploy.promote import PromoteOptions, promotion_text
-    from hpo.deploy.promote import promote as promote_best
+    from hpo.api.deploy import promotion
+    from hpo.deploy.promote import promotion_text
 
-    result = promote_best(PromoteOptions(**options))  # the options are PromoteOptions' fields
+    result = promotion(**options)  # the options are hpo.promote's keywords
     echo_result(result, as_json, promotion_text)
 
 
@@ -122,10 +122,10 @@ def export(
     tracking_uri: str | None,
 ) -> None:
     """Export MODEL_URI to another format and check parity on the validation rows."""
-    from hpo.deploy.export import check_request, export_model, export_text
+    from hpo.api.deploy import exported
+    from hpo.deploy.export import export_text
 
-    check_request(fmt, quantize, output)
-    result = export_model(
+    result = exported(
         model_uri,
         fmt,
         output,

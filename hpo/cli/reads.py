@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def _open_sweep(experiment: str, study: str | None, tracking_uri: str | None) -> SweepView:
-    from hpo.tracking.sweeps import open_sweep
+    from hpo.api.reads import open_sweep
 
     return open_sweep(experiment, study, tracking_uri)
 

@@ -60,16 +60,18 @@ def report(
     experiment: str, study: str | None, output: str, trust_model: bool, tracking_uri: str | None
 ) -> None:
     """Plots, warnings and one HTML page for a sweep (default: the latest)."""
-    from hpo.reporting.build import write_report
+    from hpo.api.reads import report as write_report
 
-    done = write_report(experiment, study, Path(output), tracking_uri, trust_model=trust_model)
-    for message in done.warnings:
+    done = write_report(
+        experiment, output, study=study, tracking_uri=tracking_uri, trust_model=trust_model
+    )
+    for message in done["warnings"]:
         warn(message)
-    for line in done.notes:
+    for line in done["notes"]:
         note(line)
-    click.echo(f"report for {experiment}: {len(done.files)} files in {done.folder}")
-    for name in done.files:
-        click.echo(f"  {Path(done.folder) / name}")
+    click.echo(f"report for {experiment}: {len(done['files'])} files in {done['folder']}")
+    for name in done["files"]:
+        click.echo(f"  {Path(done['folder']) / name}")
 
 
 COMMANDS = (report,)

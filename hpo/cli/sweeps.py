@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import typing
 
 import click
@@ -23,8 +24,7 @@ from hpo.cli.options import (
     trials_per_device_option,
     workers_for,
 )
-from hpo.cli.output import echo_json, echo_result, note
-from hpo.cli.progress import run_with_progress
+from hpo.cli.output import echo_json, echo_result, note, warn
 
 
 def _pruners() -> tuple[str, ...]:
@@ -97,52 +97,39 @@ def run(
     """Run (or resume) a sweep described by CONFIG."""
     workers = workers_for(workers, devices, trials_per_device)
     check_workers(workers, force_workers)
-    from hpo.config.experiment import load_experiment
-    from hpo.sweep.preflight import check, load_enqueued
+    from hpo.api.sweeps import sweep
 
-    experiment = load_experiment(config).with_overrides(
-        **{
+    summary = sweep(
+        config,
+        overrides={
             "strategy.name": strategy,
             "strategy.pruner": pruner,
             "budget.trials": trials,
             "budget.timeout_s": timeout,
             "budget.epochs": epochs,
             "seed": seed,
-        }
+        },
+        study=study,
+        tracking_uri=tracking_uri,
+        storage=storage,
+        workers=workers,
+        devices=devices,
+        trials_per_device=trials_per_device,
+        enqueue=enqueue,
+        db_patience=db_patience,
+        allow_strategy_change=allow_strategy_change,
+        progress=not quiet and sys.stderr.isatty(),
+        notebook=False,
+        partial=False,
+        notify=warn,
     )
-    # TensorFlow starts in the training processes now, while the rest is checked and set up
-    from hpo.sweep.devices import device_envs
-    from hpo.sweep.pool import early_training_processes
-
-    envs = device_envs(devices, workers, trials_per_device)
-    with early_training_processes(experiment, workers, device_envs=envs) as early:
-        checked = check(experiment, source=config)
-        queued = load_enqueued(enqueue, checked.space) if enqueue else []
-
-        # the sweep machinery (MLflow, Optuna) loads only once the input is known to be good
-        from hpo.sweep.setup import SweepOptions, default_study_name
-        from hpo.tracking.store import resolve_tracking_uri
-
-        options = SweepOptions(
-            study=study or default_study_name(experiment.name),
-            tracking_uri=resolve_tracking_uri(tracking_uri, experiment.tracking.uri),
-            storage=storage,
-            workers=workers,
-            enqueue=queued,
-            db_patience_s=db_patience,
-            allow_strategy_change=allow_strategy_change,
-            devices=devices,
-            trials_per_device=trials_per_device,
-            early=early,
-        )
-        summary = run_with_progress(checked, options, quiet=quiet)
-    if experiment.tracking.report and not no_report:
+    if summary.experiment_config.tracking.report and not no_report:
         from hpo.cli.reports import auto_report
 
-        auto_report(summary.experiment, summary.study, options.tracking_uri)
+        auto_report(summary.experiment, summary.study, summary.tracking_uri)
     from hpo.reporting.tables import sweep_text
 
-    echo_result(summary, as_json, sweep_text)
+    echo_result(summary.raw, as_json, sweep_text)
 
 
 @click.command()
@@ -193,22 +180,20 @@ def compare(
     as_json: bool,
 ) -> None:
     """Run several strategies on the same split and budget, and rank them."""
-    from hpo.config.experiment import load_experiment
+    from hpo.api.sweeps import compare as run_comparison
     from hpo.reporting.tables import comparison_table
-    from hpo.sweep.compare import compare as run_comparison
-    from hpo.tracking.store import resolve_tracking_uri
 
-    experiment = load_experiment(config).with_overrides(**{"budget.epochs": epochs})
     report = run_comparison(
-        experiment,
-        source=config,
-        strategies=[n.strip() for n in names.split(",") if n.strip()],
-        trials=trials,
-        repeats=repeats,
-        tracking_uri=resolve_tracking_uri(tracking_uri, experiment.tracking.uri),
-        storage=storage,
+        config,
+        [n.strip() for n in names.split(",") if n.strip()],
+        trials,
+        repeats,
+        epochs=epochs,
         target=target,
+        tracking_uri=tracking_uri,
+        storage=storage,
         notify=note,
+        partial=False,
     )
     if as_json:
         echo_json(report)

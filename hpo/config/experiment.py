@@ -14,8 +14,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -25,31 +23,16 @@ from pydantic import (
 )
 
 from hpo.config import yaml_load
+from hpo.config.data_config import MEMORY_SOURCE, DataConfig
 from hpo.config.names import check_name
 from hpo.config.space import SearchSpace, SearchSpaceSpec, compile_space
 from hpo.config.stop_when import StopWhen
+from hpo.config.strict import Strict
 from hpo.config.threshold import Threshold, parse_threshold, threshold_rule
 from hpo.errors import UserInputError, first_line
 from hpo.metrics import COMPARISONS, METRIC_NAMES, CostName, ScoreName, lower_is_better
 
-# the names `data.source` takes; hpo.data.sources maps each to its loader (a test keeps the
-# two in step)
-DataSource = Literal[
-    "digits",
-    "digits_images",
-    "breast_cancer",
-    "wine",
-    "iris",
-    "synthetic",
-    "csv",
-    "parquet",
-    "npz",
-    "text_demo",
-    "text_csv",
-    "image_folder",
-]
-FILE_SOURCES = ("csv", "parquet", "npz", "text_csv", "image_folder")
-IMAGE_KEYS = ("image_size", "color_mode", "skip_bad_files", "demo_images")
+FUNCTION_BUILDER = "function:"
 # metrics a trial can be optimised or constrained on: validation scores and costs
 ObjectiveMetric = Literal[ScoreName, CostName]
 LABEL_SCORES = METRIC_NAMES  # the metrics a decision threshold changes
@@ -58,111 +41,14 @@ PrunerName = Literal["none", "median", "asha", "hyperband", "wilcoxon"]
 SafeName = Annotated[str, AfterValidator(check_name)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SyntheticOptions(_Strict):
-    """Arguments of scikit-learn's make_classification."""
-
-    n_samples: int = Field(default=1000, ge=20)
-    n_features: int = Field(default=20, ge=2)
-    n_informative: int = Field(default=10, ge=1)
-    n_redundant: int = Field(default=2, ge=0)
-    n_classes: int = Field(default=3, ge=2)
-    class_sep: float = Field(default=1.0, gt=0)
-    flip_y: float = Field(default=0.01, ge=0, le=1)
-    # class proportions, for an imbalanced set (e.g. [0.95, 0.05]); left out of the dump
-    # (and so of the config hashes) when unset, so earlier studies still resume
-    weights: list[Annotated[float, Field(gt=0, lt=1)]] | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_unset_weights(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        dumped: dict[str, Any] = handler(self)
-        if dumped.get("weights") is None:
-            dumped.pop("weights", None)
-        return dumped
-
-
-class TextDemoOptions(_Strict):
-    """The generated text data set (`source: text_demo`, see hpo/data/textgen.py)."""
-
-    n_samples: int = Field(default=3000, ge=60, le=200_000)
-    n_classes: int = Field(default=4, ge=2, le=6)
-    label_noise: float = Field(default=0.04, ge=0, lt=0.5)
-
-
-class DataConfig(_Strict):
-    source: DataSource
-    path: str | None = None
-    target: str | None = Field(default=None, description="csv/parquet column or npz array")
-    features: list[str] | None = Field(default=None, description="feature columns or npz array")
-    synthetic: SyntheticOptions = SyntheticOptions()
-    text_column: str | None = Field(default=None, description="text_csv: the text column")
-    text_demo: TextDemoOptions | None = Field(
-        default=None, description="text_demo: size of the generated set (defaults when absent)"
-    )
-    image_size: (
-        tuple[Annotated[int, Field(ge=8, le=4096)], Annotated[int, Field(ge=8, le=4096)]] | None
-    ) = Field(default=None, description="image_folder: [height, width] every image is resized to")
-    color_mode: Literal["rgb", "grayscale"] | None = Field(
-        default=None, description="image_folder: rgb (default) or grayscale"
-    )
-    skip_bad_files: bool | None = Field(
-        default=None, description="image_folder: skip undecodable files with a warning"
-    )
-    demo_images: int | None = Field(
-        default=None,
-        ge=30,
-        le=100_000,
-        description="image_folder: when 'path' does not exist, first write this many "
-        "generated digit PNGs there (python -m hpo.data.make_images)",
-    )
-    validation_size: float = Field(default=0.2, gt=0, lt=1)
-    test_size: float = Field(default=0.2, gt=0, lt=1)
-    scaling: Literal["standard", "minmax", "none"] = "standard"
-    max_samples: int | None = Field(default=None, ge=20, description="stratified subsample")
-    seed: int | None = Field(
-        default=None, description="seed of the split (default: the experiment's seed)"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> DataConfig:
-        if self.source in FILE_SOURCES and not self.path:
-            raise ValueError(f"source {self.source!r} needs 'path'")
-        if self.source not in FILE_SOURCES and self.path:
-            raise ValueError(f"'path' is only for sources {', '.join(FILE_SOURCES)}")
-        if self.text_column is not None and self.source != "text_csv":
-            raise ValueError("'text_column' is only for source 'text_csv'")
-        if self.text_demo is not None and self.source != "text_demo":
-            raise ValueError("'text_demo' options are only for source 'text_demo'")
-        if self.source == "image_folder" and self.image_size is None:
-            raise ValueError("source 'image_folder' needs 'image_size: [height, width]'")
-        if self.source != "image_folder" and any(getattr(self, k) is not None for k in IMAGE_KEYS):
-            raise ValueError(f"{', '.join(IMAGE_KEYS)} are only for source 'image_folder'")
-        if self.validation_size + self.test_size >= 0.9:
-            raise ValueError("validation_size + test_size must leave at least 10% for training")
-        return self
-
-    @model_serializer(mode="wrap")
-    def _drop_unset_text(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave the text keys out when unset, so configs written before the text sources
-        existed keep their hashes (and their studies stay resumable)."""
-        data: dict[str, Any] = handler(self)
-        for key in ("text_column", "text_demo", "seed", *IMAGE_KEYS):
-            if data.get(key) is None:
-                data.pop(key, None)
-        return data
-
-
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     builder: str = Field(
         description="a registered family (mlp, cnn, transfer, rnn, attention) "
         "or python:pkg.mod:function"
     )
 
 
-class Objective(_Strict):
+class Objective(Strict):
     metric: ObjectiveMetric = "f1"
     average: Literal["macro", "weighted", "micro", "binary"] = "macro"
     # default (filled in before validation): maximize scores, minimize costs
@@ -193,7 +79,7 @@ class Objective(_Strict):
         return raw
 
 
-class Constraint(_Strict):
+class Constraint(Strict):
     """`precision >= 0.9`: a trial that breaks it is never picked as the best."""
 
     metric: ObjectiveMetric
@@ -225,13 +111,13 @@ class Constraint(_Strict):
         return f"{self.metric} {self.op} {self.value:g}"
 
 
-class StrategyConfig(_Strict):
+class StrategyConfig(Strict):
     name: str = "optuna-tpe"
     options: dict[str, Any] = Field(default_factory=dict)
     pruner: PrunerName = "none"
 
 
-class Budget(_Strict):
+class Budget(Strict):
     trials: int = Field(default=20, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
     epochs: int = Field(default=10, ge=1)
@@ -259,7 +145,7 @@ class Budget(_Strict):
         return data
 
 
-class Evaluation(_Strict):
+class Evaluation(Strict):
     """How a trial is scored: the validation split (default), k stratified folds of
     train + validation, and/or several training seeds per split (hpo/trial/cv.py)."""
 
@@ -269,14 +155,14 @@ class Evaluation(_Strict):
     repeats: int = Field(default=1, ge=1, description="training seeds per split")
 
 
-class TrackingConfig(_Strict):
+class TrackingConfig(Strict):
     uri: str | None = None
     experiment: SafeName | None = None
     log_models: bool = True
     report: bool = True  # plots + HTML on the sweep run (report/) at the end of `hpo run`
 
 
-class Experiment(_Strict):
+class Experiment(Strict):
     """A validated experiment. `search_space` is always inline here (files are resolved)."""
 
     name: SafeName
@@ -362,6 +248,17 @@ class Experiment(_Strict):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
+    @classmethod
+    def from_dict(cls, raw: Any, *, source: str = "dict") -> Experiment:
+        """An experiment from a mapping of the YAML schema, validated like a file. It may be
+        partial: `data` without a `source` (data given to `hpo.run(data=...)`) and no `model`
+        (a function given as `hpo.run(builder=...)`).
+
+        Raises:
+            UserInputError: a field is missing or wrong (named as in the file).
+        """
+        return _validate(_fill_partial(raw), source=source)
+
     def with_overrides(self, **changes: Any) -> Experiment:
         """Apply CLI flags (dotted keys such as `budget.trials`), validated like the file."""
         changes = {dotted: value for dotted, value in changes.items() if value is not None}
@@ -402,6 +299,19 @@ def _format_validation_error(err: ValidationError) -> tuple[str, str]:
     return loc or "(top level)", message
 
 
+def _fill_partial(raw: Any) -> Any:
+    """Placeholders for what `hpo.run(data=..., builder=...)` may give instead: a data
+    section without a source reads `data=`, a missing model calls `builder=`."""
+    if not isinstance(raw, dict):
+        return raw
+    data = raw.get("data", {})
+    if isinstance(data, dict) and "source" not in data:
+        raw = {**raw, "data": {**data, "source": MEMORY_SOURCE}}
+    if "model" not in raw:
+        raw = {**raw, "model": {"builder": FUNCTION_BUILDER}}
+    return raw
+
+
 def _validate(raw: Any, source: str) -> Experiment:
     if not isinstance(raw, dict):
         raise UserInputError("the top level must be a mapping of sections", source=source)
@@ -440,8 +350,9 @@ def resolve_path(value: str, config_path: Path) -> Path:
     return Path.cwd() / candidate
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Load and validate an experiment file, inlining a search-space file if named."""
+def load_experiment(path: str | Path, *, partial: bool = False) -> Experiment:
+    """Load and validate an experiment file, inlining a search-space file if named
+    (`partial`: data source and model may be left out, as in `Experiment.from_dict`)."""
     config_path = Path(path)
     raw = read_yaml(config_path)
     if not isinstance(raw, dict):
@@ -459,4 +370,4 @@ def load_experiment(path: str | Path) -> Experiment:
     data = raw.get("data")
     if isinstance(data, dict) and isinstance(data.get("path"), str):
         raw = {**raw, "data": {**data, "path": str(resolve_path(data["path"], config_path))}}
-    return _validate(raw, source=str(path))
+    return _validate(_fill_partial(raw) if partial else raw, source=str(path))

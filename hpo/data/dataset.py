@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from hpo.config.experiment import DataConfig
+from hpo.config.data_config import DataConfig
 from hpo.data.images import ImageArray
 from hpo.data.scaling import InputScaling, fit_scaling
 from hpo.data.sources import load_raw

@@ -18,7 +18,7 @@ import numpy as np
 from hpo.errors import UserInputError
 
 if TYPE_CHECKING:
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
 
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray]
 

@@ -47,12 +47,68 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
     name: (module, family(name).PARAMS) for name, module in FAMILY_MODULES.items()
 }
 
+_NO_FUNCTION = (
+    "no model builder: name one in the config (model.builder: mlp, cnn, ... or "
+    "python:module:function) or pass a function as hpo.run(builder=...)"
+)
+
 # parameters the trial pipeline consumes itself (passed to fit), valid for every builder
 TRAINING_PARAMS = frozenset({"batch_size", "class_weight"})
 
 
+# `function:<name>@<hash>`: a Python function handed to `hpo.run(builder=...)` (a notebook
+# cell, a closure). It lives in this process's registry; the pool ships it to the training
+# processes by value (cloudpickle) and they register it again (`receive_builder`).
+FUNCTION_PREFIX = "function:"
+_FUNCTIONS: dict[str, Builder] = {}
+
+
+def register_function(name: str, function: Builder) -> None:
+    """Make `function` the builder named `name` (`function:...`) in this process."""
+    _FUNCTIONS[name] = function
+
+
+def shipped_builder(name: str) -> bytes | None:
+    """The registered function `name`, pickled by value for a training process (None: a
+    builder the training process resolves by name itself)."""
+    if name not in _FUNCTIONS:
+        return None
+    import sys
+
+    import cloudpickle
+
+    function = _FUNCTIONS[name]
+    module = sys.modules.get(getattr(function, "__module__", "") or "")
+    # a function of an importable module (a test module, a script) is pickled by reference
+    # unless told otherwise: the training process may not find that module on its path
+    by_value = (
+        module is not None
+        and module.__name__ not in ("__main__", "builtins")
+        and not module.__name__.startswith("hpo.")
+        and "-packages" not in str(getattr(module, "__file__", "") or "")
+    )
+    if by_value and module is not None:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return bytes(cloudpickle.dumps(function))
+    finally:
+        if by_value and module is not None:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def receive_builder(name: str, payload: bytes) -> None:
+    """The training process's side of `shipped_builder`."""
+    import cloudpickle
+
+    register_function(name, cloudpickle.loads(payload))
+
+
 def get_builder(name: str) -> Builder:
-    """Resolve a builder name (a family, or python:module:function) to a callable."""
+    """Resolve a builder name (a family, python:module:function, or a registered function)."""
+    if name.startswith(FUNCTION_PREFIX):
+        if name not in _FUNCTIONS:
+            raise UserInputError(_NO_FUNCTION, field="model.builder")
+        return _FUNCTIONS[name]
     if name.startswith("python:"):
         target = name.removeprefix("python:")
         module_name, _, attr = target.partition(":")
@@ -86,6 +142,9 @@ def check_builder(name: str) -> None:
     found on the path and its source checked for a top-level `function`. The real import
     happens in the training processes.
     """
+    if name.startswith(FUNCTION_PREFIX):
+        get_builder(name)  # registered by hpo.run(builder=...) in this process, or refused
+        return
     if not name.startswith("python:"):
         if name not in FAMILIES:
             get_builder(name)  # raises the standard unknown-builder error

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset
+from hpo.models import shipped_builder
 from hpo.sweep.threads import threads_per_process
 from hpo.trial.task import LedgerRef, TrialResult, TrialTask
 from hpo.trial.worker import configure, init_worker, run_task, warm_up
@@ -353,7 +354,16 @@ class TrialExecutor:
             init_worker,
             (threads,),
             max_tasks=experiment.budget.trials,
-            ready_task=(configure, (experiment.model_dump_json(), dataset, model_root, ledger)),
+            ready_task=(
+                configure,
+                (
+                    experiment.model_dump_json(),
+                    dataset,
+                    model_root,
+                    ledger,
+                    shipped_builder(experiment.model.builder),  # hpo.run(builder=...) by value
+                ),
+            ),
             started=early.take() if early else (),
             # each slot's processes pinned to its device (hpo/sweep/devices.py)
             slot_initargs=[(env,) for env in device_envs],

@@ -32,11 +32,17 @@ class ProgressListener(SweepListener):
 
 
 @contextmanager
-def progress_bar(study: str, metric: str, *, enabled: bool) -> Iterator[ProgressHook | None]:
+def progress_bar(
+    study: str, metric: str, *, enabled: bool, notebook: bool = False
+) -> Iterator[ProgressHook | None]:
+    """`notebook`: `tqdm.auto` (a widget where ipywidgets is, text otherwise; the Python API)."""
     if not enabled:
         yield None
         return
-    from tqdm import tqdm
+    if notebook:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
 
     bar = tqdm(desc=study, unit="trial", dynamic_ncols=True, leave=True)
 

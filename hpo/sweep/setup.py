@@ -89,14 +89,18 @@ def run_sweep(
     options: SweepOptions,
     on_progress: ProgressHook | None = None,
     notify: Notify | None = None,
+    on_open: Callable[[str], None] | None = None,
 ) -> SweepSummary:
     """Run (or resume) a sweep as its study's one writer (a file ledger: else exit 2 at once,
-    before a training process starts or anything is written)."""
+    before a training process starts or anything is written). `on_open` is told the sweep
+    run's id before the first trial (hpo.api logs a builder function's source there)."""
     listeners = [ProgressListener(on_progress)] if on_progress is not None else []
     with (
         hold_study(ledger_file(options.storage), options.study),
         open_sweep(checked, options, listeners=listeners, notify=notify) as sweep,
     ):
+        if on_open is not None:
+            on_open(sweep.sweep_run_id)
         return sweep.run()
 
 

@@ -27,7 +27,7 @@ from hpo.tracking import schema
 if TYPE_CHECKING:
     from mlflow.entities import DatasetInput
 
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
     from hpo.data.dataset import Dataset
 
 DIGEST_CHARS = 16

@@ -26,6 +26,9 @@ CONSTRAINTS = "hpo.constraints"  # "precision >= 0.9, ..."
 AVERAGE = "hpo.average"
 PRUNER = "hpo.pruner"
 MODEL_BUILDER = "hpo.model_builder"
+# a function given to hpo.run(builder=...): its name (tag) and its source (artifact)
+BUILDER_FUNCTION = "hpo.builder_function"
+BUILDER_ARTIFACT = "builder.py"
 STORAGE = "hpo.storage"  # the ledger URL, password masked
 BEST_RUN_ID = "hpo.best_run_id"
 STOP_REASON = "hpo.stop_reason"  # the budget.stop_when rule that ended it early

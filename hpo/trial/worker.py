@@ -73,10 +73,16 @@ def init_worker(threads: int, device_env: dict[str, str] | None = None) -> None:
     preload_model_saving()
 
 
-def configure(experiment_json: str, dataset: Dataset, model_root: str, ledger: LedgerRef) -> int:
+def configure(
+    experiment_json: str,
+    dataset: Dataset,
+    model_root: str,
+    ledger: LedgerRef,
+    builder: bytes | None = None,  # a function builder (hpo.run(builder=...)), pickled
+) -> int:
     """The first task of every training process: the sweep's set-up (experiment, data,
     model builder). Returns the process id once the process is ready for trials."""
-    from hpo.models import get_builder
+    from hpo.models import get_builder, receive_builder
 
     experiment = Experiment.model_validate_json(experiment_json)
     _state.clear()
@@ -86,6 +92,8 @@ def configure(experiment_json: str, dataset: Dataset, model_root: str, ledger: L
         _state["precision_policy"] = use_mixed_precision()
     _state.update(experiment=experiment, dataset=dataset, model_root=model_root, ledger=ledger)
     try:
+        if builder is not None:
+            receive_builder(experiment.model.builder, builder)
         _state["builder"] = get_builder(experiment.model.builder)
     except Exception as err:  # reported by every trial instead of a dead pool
         _state["init_error"] = f"cannot load the model builder: {err}"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
 
 Loader = Callable[["DataConfig", int], tuple["np.ndarray", "np.ndarray"]]
 
@@ -33,6 +33,7 @@ SOURCES: dict[str, str] = {
     "text_demo": "hpo.data.sources.text_demo:load",
     "text_csv": "hpo.data.sources.text_csv:load",
     "image_folder": "hpo.data.sources.image_folder:load",
+    "memory": "hpo.data.sources.in_memory:load",
 }
 
 

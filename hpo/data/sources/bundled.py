@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
 
 
 def load(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:

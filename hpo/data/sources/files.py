@@ -10,7 +10,7 @@ from hpo.errors import UserInputError, first_line
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
 
 
 def existing_file(config: DataConfig) -> Path:

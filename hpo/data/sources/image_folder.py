@@ -23,7 +23,7 @@ from hpo.data.images import IMAGE_EXTENSIONS, ImageArray
 from hpo.errors import UserInputError, first_line
 
 if TYPE_CHECKING:
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
 
 SHOWN_BAD_FILES = 10
 

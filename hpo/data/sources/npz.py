@@ -11,7 +11,7 @@ from hpo.data.sources.files import existing_file
 from hpo.errors import UserInputError
 
 if TYPE_CHECKING:
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
 
 
 def load(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:

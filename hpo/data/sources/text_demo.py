@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hpo.config.experiment import TextDemoOptions
+from hpo.config.data_config import TextDemoOptions
 from hpo.data.textgen import generate
 
 if TYPE_CHECKING:
-    from hpo.config.experiment import DataConfig
+    from hpo.config.data_config import DataConfig
 
 
 def load(config: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
