@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
@@ -36,6 +36,7 @@ from hpo.study.heartbeat import (
 from hpo.study.lock import advisory_lock
 from hpo.study.retry import Backoff, Retrying
 from hpo.study.storage import make_storage
+from hpo.study.trial_cache import LedgerChanges, LedgerCursor, TrialCache
 from hpo.urls import mask_url
 
 Pruner = optuna.pruners.BasePruner
@@ -89,7 +90,7 @@ class LedgerTrial:
         )
 
     @classmethod
-    def of(cls, trial: FrozenTrial, retried: frozenset[int] = frozenset()) -> LedgerTrial:
+    def of(cls, trial: FrozenTrial, retried: Set[int] = frozenset()) -> LedgerTrial:
         return cls(
             number=trial.number,
             state=trial.state.name,
@@ -133,6 +134,7 @@ class Ledger:
         self._rdb = rdb
         self._retrying = retrying  # database ledgers: ride out a restart
         self._pace = StaleCheckPace(rdb, retrying)
+        self._cache = TrialCache()  # finished trials converted once (hpo/study/trial_cache.py)
 
     @classmethod
     def open(
@@ -177,8 +179,20 @@ class Ledger:
     @_retried
     def trials(self) -> list[LedgerTrial]:
         frozen = self.study.get_trials(deepcopy=False)
-        retried = private.retried_numbers(frozen)
-        return [LedgerTrial.of(t, retried) for t in frozen]
+        self._cache.update(frozen)
+        return self._cache.all(frozen)
+
+    @_retried
+    def changes(self, cursor: LedgerCursor) -> LedgerChanges:
+        """What changed since `cursor`'s last read: one Optuna read, and only new or
+        unfinished trials converted, so its cost does not grow with the study."""
+        self._cache.update(self.study.get_trials(deepcopy=False))
+        return self._cache.changes(cursor)
+
+    @property
+    def conversions(self) -> int:
+        """Optuna trials converted to `LedgerTrial` so far (a cost a test counts)."""
+        return self._cache.conversions
 
     def n_counted(self) -> int:
         return sum(t.counts_toward_budget for t in self.trials())

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Protocol
 from hpo.errors import Interrupted, SweepAborted
 from hpo.search.base import SearchExhausted, Strategy, TrialRequest
 from hpo.study.retry import DatabaseUnavailable
+from hpo.study.trial_cache import LedgerCursor
 from hpo.sweep.listeners import ListenerList, SweepEnd, SweepListener
 from hpo.sweep.outcomes import InFlight, Outcomes, Settled, result_of
 from hpo.sweep.signals import StopSignals, signals_ignored
 from hpo.sweep.summary import Standing, SweepSummary
+from hpo.sweep.tally import Tally
 from hpo.trial.task import TrialResult, TrialTask
 
 if TYPE_CHECKING:
@@ -173,7 +175,9 @@ class Sweep:
         self._dead = _DeadTrials(ledger, self.listeners, stale_check_s, notify)
         self._outcomes = Outcomes(ledger, strategy, self.listeners, experiment)
         self._in_flight: dict[Future[TrialResult], InFlight] = {}
-        self._standing = Standing((), experiment)
+        self._standing = Standing(experiment)
+        # each read brings only what changed into running totals: flat cost per trial
+        self._cursor, self._tally = LedgerCursor(), Tally(experiment)
         self._broken = False  # a training process died: restart the pool once it drains
 
     def run(self) -> SweepSummary:
@@ -244,7 +248,8 @@ class Sweep:
         # "check the budget, then ask" under the ledger's claim, so several workers never
         # overshoot the budget or take the same grid candidate
         with self.ledger.claim() if room else nullcontext():
-            standing = self._standing = Standing(self.ledger.trials(), self.experiment)
+            changes = self.ledger.changes(self._cursor)
+            standing = self._standing = self._tally.update(changes)
             failure = standing.initial_failure() if settled else None
             asked = []
             if room and failure is None:
@@ -305,7 +310,7 @@ class Sweep:
         self.listeners.on_sweep_end(SweepEnd("FAILED", None, lost=lost, error=reason))
 
     def _finish(self, status: str, started: float) -> SweepSummary:
-        final = Standing(self.ledger.trials(), self.experiment)
+        final = self._tally.update(self.ledger.changes(self._cursor))
         summary = SweepSummary.of(
             final, self.ledger.name, self._clock() - started, new_trials=self._intake.started
         )
