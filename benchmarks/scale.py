@@ -27,6 +27,7 @@ and drops its own databases and starts its own `mlflow server`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -119,8 +120,8 @@ def run_sweep(config: Path, trials: int, storage: str | None, tracking: str) -> 
     summary = setup.run_sweep(checked, options)
     wall = time.perf_counter() - started
     stamps = pools[0].submitted
-    wall_gaps = [b[0] - a[0] for a, b in zip(stamps, stamps[1:], strict=False)]
-    cpu_gaps = [b[1] - a[1] for a, b in zip(stamps, stamps[1:], strict=False)]
+    wall_gaps = [b[0] - a[0] for a, b in itertools.pairwise(stamps)]
+    cpu_gaps = [b[1] - a[1] for a, b in itertools.pairwise(stamps)]
     wall_deciles, cpu_deciles = _deciles(wall_gaps), _deciles(cpu_gaps)
     return {
         "trials": sum(summary.states.values()),

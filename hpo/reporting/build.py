@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpo.reporting import rules
+from hpo.reporting import rules, sample
 from hpo.reporting.best_trial import BestTrial
 from hpo.reporting.html import Figure, Table
 
@@ -259,21 +259,31 @@ def _parameter_pictures(
     complete = [i for i, v in enumerate(values) if v is not None]
     if not axes or not complete:
         return {}
+    # thousands of trials: the pictures draw a sample, fANOVA fits another (reporting/sample.py)
+    scores = [values[i] or 0.0 for i in complete]
+    shown = [complete[k] for k in sample.for_pictures(scores, direction)]
+    fitted = [complete[k] for k in sample.uniform(len(complete))]
+    sampled = sample.caption(len(shown), len(complete))
     c_axes = [
-        plots.Axis(a.name, tuple(a.values[i] for i in complete), a.log, a.labels, a.param)
+        plots.Axis(a.name, tuple(a.values[i] for i in shown), a.log, a.labels, a.param)
         for a in axes
     ]
-    c_values = [values[i] for i in complete]
-    c_numbers = [records[i].trial for i in complete]
+    c_values = [values[i] for i in shown]
+    c_numbers = [records[i].trial for i in shown]
+    f_axes = [
+        plots.Axis(a.name, tuple(a.values[i] for i in fitted), a.log, a.labels, a.param)
+        for a in axes
+    ]
+    f_values = [values[i] for i in fitted]
     page.add(
         "parallel_coordinates.png",
         "Parallel coordinates",
-        "each line is a completed trial; colour is the objective",
+        "each line is a completed trial; colour is the objective" + sampled,
         lambda p: plots.plot_parallel(p, c_axes, c_values, metric, direction),
     )
     importances: dict[str, float] = (
         page.attempt(
-            "parameter importance", lambda: plots.param_importances(c_axes, c_values, direction)
+            "parameter importance", lambda: plots.param_importances(f_axes, f_values, direction)
         )
         or {}
     )
@@ -281,7 +291,8 @@ def _parameter_pictures(
         page.add(
             "param_importance.png",
             "Parameter importance",
-            "fANOVA (optuna.importance) on the completed trials",
+            "fANOVA (optuna.importance) on the completed trials"
+            + (f" (a uniform sample of {len(fitted)})" if sampled else ""),
             lambda p: plots.plot_importance(p, importances, metric),
         )
     else:
@@ -289,7 +300,7 @@ def _parameter_pictures(
     page.add(
         "slices.png",
         "Slice plots",
-        "the objective against each parameter; colour is the trial number",
+        "the objective against each parameter; colour is the trial number" + sampled,
         lambda p: plots.plot_slices(p, c_axes, c_values, c_numbers, metric),
     )
     ranked = [a for name in importances for a in c_axes if a.name == name]

@@ -54,7 +54,9 @@ class SweepView:
         )
         return SweepView(self.info, page).sorted_trials()
 
-    def ranked(self, metric: str, direction: str, *, with_model: bool = False) -> Iterator[TrialRecord]:
+    def ranked(
+        self, metric: str, direction: str, *, with_model: bool = False
+    ) -> Iterator[TrialRecord]:
         """COMPLETE trials best first on `metric`, page by page."""
         if self.reads is None or self.loaded is not None:
             sign = -1.0 if direction == "maximize" else 1.0
@@ -101,21 +103,23 @@ class SweepView:
             value = value_of(r.metrics, primary.metric)
             scored = r.state == "COMPLETE" and value is not None
             unvalued = 1 if value is None else 0  # the store sorts runs without it last
-            return (0 if scored else 1, unvalued, sign * value if value is not None else 0.0, r.trial)
+            return (
+                0 if scored else 1,
+                unvalued,
+                sign * value if value is not None else 0.0,
+                r.trial,
+            )
 
         return sorted(self.records, key=key)
 
     def best(self) -> TrialRecord:
         """The best feasible trial: the first of the ranked pages that meets the sweep's
-        constraints (usually on the first page); the whole list is never read for it."""
+        constraints (usually on the first page); every trial is read only to say why none is."""
         primary = self.objectives[0]
         for record in self.ranked(primary.metric, primary.direction):
             if selection.best([record], primary, self.constraints) is not None:
                 return record
-        record = selection.best(self.records_complete(), self.objectives[0], self.constraints)
-        if record is None:
-            raise UserInputError(self._why_none(), field=f"study {self.info.study!r}")
-        return record
+        raise UserInputError(self._why_none(), field=f"study {self.info.study!r}")
 
     def pareto(self) -> list[TrialRecord]:
         front = selection.pareto_front(self.records_complete(), self.objectives, self.constraints)

@@ -1,0 +1,43 @@
+"""Which completed trials the parameter pictures draw when a sweep has thousands.
+
+Parallel coordinates, slices and the contour stay readable at 10,000 trials only if they do
+not draw 10,000 lines and dots, and fANOVA (the importances) grows faster than linearly
+with the trials it is fitted on (48 s at 1,000 trials on 2 cores). Past `PICTURE_TRIALS`,
+the pictures draw the best `BEST_KEPT` trials (where the user looks) and a seeded random
+sample of the rest (the shape of the search), and the importances are fitted on a seeded
+uniform sample (a sample of the search, not of its best corner). The captions say so.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+PICTURE_TRIALS = 1000
+BEST_KEPT = 200
+SEED = 0
+
+
+def for_pictures(values: Sequence[float], direction: str, limit: int = PICTURE_TRIALS) -> list[int]:
+    """Positions into `values` to draw, in their original order: all of them up to `limit`."""
+    if len(values) <= limit:
+        return list(range(len(values)))
+    sign = -1.0 if direction == "maximize" else 1.0
+    ranked = sorted(range(len(values)), key=lambda i: (sign * values[i], i))
+    best = ranked[: min(BEST_KEPT, limit)]
+    rest = random.Random(SEED).sample(ranked[len(best) :], limit - len(best))
+    return sorted(best + rest)
+
+
+def uniform(count: int, limit: int = PICTURE_TRIALS) -> list[int]:
+    """Positions of a seeded uniform sample of `limit` out of `count` (all when fewer)."""
+    if count <= limit:
+        return list(range(count))
+    return sorted(random.Random(SEED).sample(range(count), limit))
+
+
+def caption(shown: int, total: int) -> str:
+    """What a picture's caption adds when it draws a sample."""
+    if shown >= total:
+        return ""
+    return f" (a sample: the best {BEST_KEPT} and {shown - BEST_KEPT} at random of {total})"
