@@ -357,7 +357,7 @@ def test_bookkeeping_reads_the_ledger_once_per_trial_whatever_the_study_size(
         def on_trial_end(
             self, trial: TrialRequest, result: TrialResult, standing: Standing, *, killed: bool
         ) -> None:
-            at_trial_end.append((reads[0], ledger.conversions))
+            at_trial_end.append((reads[0], ledger.cache.conversions))
 
     summary = make_sweep(exp, ledger, listeners=[Reads()]).run()
     assert len(at_trial_end) == 6

@@ -260,21 +260,11 @@ def _parameter_pictures(
     if not axes or not complete:
         return {}
     # thousands of trials: the pictures draw a sample, fANOVA fits another (reporting/sample.py)
-    scores = [values[i] or 0.0 for i in complete]
-    shown = [complete[k] for k in sample.for_pictures(scores, direction)]
-    fitted = [complete[k] for k in sample.uniform(len(complete))]
-    sampled = sample.caption(len(shown), len(complete))
-    c_axes = [
-        plots.Axis(a.name, tuple(a.values[i] for i in shown), a.log, a.labels, a.param)
-        for a in axes
-    ]
-    c_values = [values[i] for i in shown]
-    c_numbers = [records[i].trial for i in shown]
-    f_axes = [
-        plots.Axis(a.name, tuple(a.values[i] for i in fitted), a.log, a.labels, a.param)
-        for a in axes
-    ]
-    f_values = [values[i] for i in fitted]
+    shown = sample.Picked.for_pictures(axes, values, complete, direction)
+    f_axes, f_values = (fitted := sample.Picked.uniform(axes, values, complete)).axes, fitted.values
+    sampled = sample.caption(len(shown.values), len(complete))
+    c_axes, c_values = shown.axes, shown.values
+    c_numbers = [records[i].trial for i in shown.positions]
     page.add(
         "parallel_coordinates.png",
         "Parallel coordinates",
@@ -292,7 +282,7 @@ def _parameter_pictures(
             "param_importance.png",
             "Parameter importance",
             "fANOVA (optuna.importance) on the completed trials"
-            + (f" (a uniform sample of {len(fitted)})" if sampled else ""),
+            + (f" (a uniform sample of {len(f_values)})" if sampled else ""),
             lambda p: plots.plot_importance(p, importances, metric),
         )
     else:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hpo.reporting.axes import Axis
 
 PICTURE_TRIALS = 1000
 BEST_KEPT = 200
@@ -41,3 +44,44 @@ def caption(shown: int, total: int) -> str:
     if shown >= total:
         return ""
     return f" (a sample: the best {BEST_KEPT} and {shown - BEST_KEPT} at random of {total})"
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The axes and objective values of the trials at `positions` (into the sweep's list)."""
+
+    positions: list[int]
+    axes: list[Axis]
+    values: list[float | None]
+
+    @classmethod
+    def at(
+        cls, axes: Sequence[Axis], values: Sequence[float | None], positions: list[int]
+    ) -> Picked:
+        return cls(
+            positions,
+            [
+                Axis(a.name, tuple(a.values[i] for i in positions), a.log, a.labels, a.param)
+                for a in axes
+            ],
+            [values[i] for i in positions],
+        )
+
+    @classmethod
+    def for_pictures(
+        cls,
+        axes: Sequence[Axis],
+        values: Sequence[float | None],
+        complete: list[int],
+        direction: str,
+    ) -> Picked:
+        """The completed trials (`complete`: positions with a value) the pictures draw."""
+        scores = [values[i] or 0.0 for i in complete]
+        return cls.at(axes, values, [complete[k] for k in for_pictures(scores, direction)])
+
+    @classmethod
+    def uniform(
+        cls, axes: Sequence[Axis], values: Sequence[float | None], complete: list[int]
+    ) -> Picked:
+        """The completed trials fANOVA is fitted on."""
+        return cls.at(axes, values, [complete[k] for k in uniform(len(complete))])

@@ -12,24 +12,26 @@ the only part that walks the whole list, a loop of attribute reads (~1 ms at 10,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from hpo.study import _optuna_private as private
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
     from optuna.trial import FrozenTrial
 
-    from hpo.study.ledger import LedgerTrial
+# the converted trial: `LedgerTrial` (hpo/study/ledger.py), a dataclass with `retried`
+T = TypeVar("T", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
-class LedgerChanges:
+class LedgerChanges(Generic[T]):
     """What one read through a cursor found."""
 
-    finished: list[LedgerTrial]  # finished since the cursor's last read (each once)
-    unfinished: list[LedgerTrial]  # RUNNING and WAITING now
+    finished: list[T]  # finished since the cursor's last read (each once)
+    unfinished: list[T]  # RUNNING and WAITING now
     retried: list[int]  # trials failed as stale and re-queued since the last read
 
 
@@ -41,53 +43,52 @@ class LedgerCursor:
         self.retried_read = 0
 
 
-class TrialCache:
-    """Every finished trial converted once; unfinished ones converted on each read."""
+class TrialCache(Generic[T]):
+    """Every finished trial converted once; unfinished ones converted on each read.
+    `convert(trial, retried numbers)` makes the `LedgerTrial`."""
 
-    def __init__(self) -> None:
-        self.finished: dict[int, LedgerTrial] = {}
+    def __init__(self, convert: Callable[[FrozenTrial, Set[int]], T]) -> None:
+        self.convert = convert
+        self.finished: dict[int, T] = {}
         self.retried: set[int] = set()
         self.conversions = 0  # LedgerTrial.of calls so far (tests count them per trial)
         self._order: list[int] = []  # finished trial numbers, in the order first seen
         self._retried_order: list[int] = []
         self._settled = 0  # every trial below this position is finished and converted
-        self._unfinished: list[LedgerTrial] = []
+        self._unfinished: dict[int, T] = {}  # by number
 
     def update(self, frozen: Sequence[FrozenTrial]) -> None:
         """Take in a fresh `get_trials(deepcopy=False)` list (sorted by number)."""
-        from hpo.study.ledger import LedgerTrial
-
         if self._settled > len(frozen) or (
             self._settled and frozen[self._settled - 1].number != self._settled - 1
         ):
             self._settled = 0  # not the numbering we rely on: look at everything again
-        unfinished: list[LedgerTrial] = []
+        unfinished: dict[int, T] = {}
         for trial in frozen[self._settled :]:
             if trial.number in self.finished:
                 continue
             for number in private.retry_history(trial):
                 self._mark_retried(number)
             self.conversions += 1
-            converted = LedgerTrial.of(trial, frozenset(self.retried))
+            converted = self.convert(trial, self.retried)
             if trial.state.is_finished():
                 self.finished[trial.number] = converted
                 self._order.append(trial.number)
             else:
-                unfinished.append(converted)
+                unfinished[trial.number] = converted
         while self._settled < len(frozen) and frozen[self._settled].number in self.finished:
             self._settled += 1
         self._unfinished = unfinished
 
-    def all(self, frozen: Sequence[FrozenTrial]) -> list[LedgerTrial]:
+    def all(self, frozen: Sequence[FrozenTrial]) -> list[T]:
         """Every trial in number order (what `Ledger.trials()` returns)."""
-        waiting = {t.number: t for t in self._unfinished}
-        return [self.finished.get(t.number) or waiting[t.number] for t in frozen]
+        return [self.finished.get(t.number) or self._unfinished[t.number] for t in frozen]
 
-    def changes(self, cursor: LedgerCursor) -> LedgerChanges:
+    def changes(self, cursor: LedgerCursor) -> LedgerChanges[T]:
         finished = [self.finished[n] for n in self._order[cursor.finished_read :]]
         retried = self._retried_order[cursor.retried_read :]
         cursor.finished_read, cursor.retried_read = len(self._order), len(self._retried_order)
-        return LedgerChanges(finished, list(self._unfinished), retried)
+        return LedgerChanges(finished, list(self._unfinished.values()), retried)
 
     def _mark_retried(self, number: int) -> None:
         if number in self.retried:

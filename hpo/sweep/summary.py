@@ -97,15 +97,6 @@ class Standing:
     front: Sequence[LedgerTrial] = ()  # the Pareto set (several objectives)
     failure: str | None = None  # the initial-failures rule's verdict
 
-    @classmethod
-    def of(cls, trials: Sequence[LedgerTrial], experiment: Experiment) -> Standing:
-        """The standing of a whole list of trials (tests; the loop keeps a Tally)."""
-        from hpo.sweep.tally import Tally
-
-        tally = Tally(experiment)
-        tally.add(trials)
-        return tally.standing()
-
     @property
     def budget(self) -> int:
         return self.experiment.budget.trials

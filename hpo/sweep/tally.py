@@ -38,7 +38,7 @@ class Tally:
         self._early_fails: list[int] = []
         self._last_error: tuple[int, str | None] = (-1, None)
 
-    def update(self, changes: LedgerChanges) -> Standing:
+    def update(self, changes: LedgerChanges[LedgerTrial]) -> Standing:
         self.add(changes.finished)
         for number in changes.retried:
             self._uncount(number)
@@ -47,7 +47,7 @@ class Tally:
 
     def add(self, trials: Iterable[LedgerTrial]) -> None:
         """Finished trials are added to the totals; unfinished ones are kept as the
-        current ones (for `Standing.of`, a whole list at once)."""
+        current ones (a whole list at once: a `Standing` of every trial)."""
         unfinished = []
         for trial in trials:
             if trial.state in self.states:
