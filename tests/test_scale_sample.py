@@ -22,6 +22,6 @@ def test_big_sweeps_draw_the_best_and_a_seeded_sample_of_the_rest() -> None:
     assert shown == sample.for_pictures(values, "maximize")  # the same picture every time
     lowest = sorted(range(len(values)), key=lambda i: values[i])[: sample.BEST_KEPT]
     assert set(lowest) <= set(sample.for_pictures(values, "minimize"))
-    fitted = sample.uniform(len(values))
-    assert len(fitted) == sample.PICTURE_TRIALS and max(fitted) > 9_000  # spread over all
+    fitted = sample.uniform(len(values), sample.IMPORTANCE_TRIALS)
+    assert len(fitted) == sample.IMPORTANCE_TRIALS and max(fitted) > 9_000  # spread over all
     assert "of 10000" in sample.caption(len(shown), len(values))

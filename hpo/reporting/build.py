@@ -210,7 +210,6 @@ def _history(
 ) -> None:
     """The optimisation history by trial (Optuna's) and by wall time (hpo's own)."""
     from hpo.reporting import plots
-    from hpo.tracking.reads import trial_times
 
     info = sweep.info
     numbers = [r.trial for r in records]
@@ -220,9 +219,8 @@ def _history(
         f"{metric} of each completed trial and the best so far",
         lambda p: plots.plot_trial_history(p, numbers, values, direction, metric),
     )
-    times = page.attempt(
-        "history by time", lambda: trial_times(tracking_uri, info.experiment_id, info.run_id)
-    )
+    # the trial records carry their runs' times: no second read of every run
+    times = {r.run_id: (r.start_time or None, r.end_time or None) for r in records}
     if not times:
         return
     ends = [times.get(r.run_id, (None, None)) for r in records]
@@ -282,7 +280,7 @@ def _parameter_pictures(
             "param_importance.png",
             "Parameter importance",
             "fANOVA (optuna.importance) on the completed trials"
-            + (f" (a uniform sample of {len(f_values)})" if sampled else ""),
+            + (f" (a uniform sample of {len(f_values)})" if len(f_values) < len(complete) else ""),
             lambda p: plots.plot_importance(p, importances, metric),
         )
     else:

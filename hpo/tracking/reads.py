@@ -313,13 +313,3 @@ def mlflow_client(
         return MlflowClient(tracking_uri=driver_uri, registry_uri=driver_uri)
 
     return retrying_client(connect, uri, backoff, notify)
-
-
-def trial_times(tracking_uri: str, experiment_id: str, sweep_run_id: str) -> dict[str, tuple]:
-    """{trial run id: (start ms, end ms or None)}: reports plot progress against time."""
-    runs = mlflow_client(tracking_uri).search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{schema.PARENT_RUN_ID}` = '{quote(sweep_run_id)}'",
-        max_results=50000,
-    )
-    return {r.info.run_id: (r.info.start_time, r.info.end_time) for r in runs}
