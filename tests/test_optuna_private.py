@@ -76,6 +76,8 @@ def test_requeued_stale_trials_are_recognised(tmp_path: Path) -> None:
     assert not private.is_requeued(trials[stale.number]), "system attr failed_trial"
     study.ask()  # the retry runs: its history names the stale trial
     assert private.retried_numbers(study.get_trials()) == {stale.number}, "retry_history"
+    histories = [private.retry_history(t) for t in study.get_trials()]
+    assert histories == [[], [stale.number]], "system attr retry_history"
 
 
 def test_running_without_heartbeat_reads_optunas_heartbeat_table(tmp_path: Path) -> None:

@@ -333,35 +333,40 @@ def test_a_search_that_runs_out_ends_the_sweep() -> None:
     assert summary.states["COMPLETE"] == 2
 
 
-@pytest.mark.parametrize("earlier", [0, 150])
+@pytest.mark.parametrize("earlier", [0, 150, 600])
 def test_bookkeeping_reads_the_ledger_once_per_trial_whatever_the_study_size(
     earlier: int,
 ) -> None:
-    """Budget, abort rule, best so far and progress all come from one snapshot."""
+    """Budget, abort rule, best so far and progress all come from one read per trial, and
+    that read converts only the trials that changed: the same work at trial 6 as at 606."""
     exp, ledger = experiment(**{"budget.trials": earlier + 6}), new_ledger()
     for _ in range(earlier):
         number, _params = ledger.ask_sampled(exp.space)
         ledger.finish(number, "COMPLETE", (0.01,), metrics={"f1": 0.01})
-    reads = [0]
-    real_trials = ledger.trials
+    ledger.trials()  # what a resuming strategy's attach reads: converted once, here
+    reads, real_changes = [0], ledger.changes
 
-    def counted_trials() -> list[Any]:
+    def counted_changes(cursor: Any) -> Any:
         reads[0] += 1
-        return real_trials()
+        return real_changes(cursor)
 
-    ledger.trials = counted_trials  # type: ignore[method-assign]
-    at_trial_end: list[int] = []
+    ledger.changes = counted_changes  # type: ignore[method-assign]
+    at_trial_end: list[tuple[int, int]] = []
 
     class Reads(SweepListener):
         def on_trial_end(
             self, trial: TrialRequest, result: TrialResult, standing: Standing, *, killed: bool
         ) -> None:
-            at_trial_end.append(reads[0])
+            at_trial_end.append((reads[0], ledger.cache.conversions))
 
-    make_sweep(exp, ledger, listeners=[Reads()]).run()
+    summary = make_sweep(exp, ledger, listeners=[Reads()]).run()
     assert len(at_trial_end) == 6
-    assert [b - a for a, b in pairwise(at_trial_end)] == [1] * 5
+    assert [b[0] - a[0] for a, b in pairwise(at_trial_end)] == [1] * 5
     assert reads[0] == 6 + 2  # the first look, one per trial, the summary at the end
+    # per trial: the one trial that finished since the last read is converted, nothing older
+    assert [b[1] - a[1] for a, b in pairwise(at_trial_end)] == [1] * 5
+    assert summary.states["COMPLETE"] == earlier + 6
+    assert summary.best is not None and summary.best.trial == earlier + 5
 
 
 def test_the_loop_imports_no_mlflow_or_tensorflow() -> None:

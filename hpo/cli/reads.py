@@ -8,7 +8,7 @@ import click
 
 from hpo.cli.errors import friendly_errors
 from hpo.cli.options import experiment_argument, json_option, study_option, tracking_uri_option
-from hpo.cli.output import echo_json
+from hpo.cli.output import echo_json, note
 
 if TYPE_CHECKING:
     from hpo.tracking.sweeps import SweepView
@@ -30,14 +30,25 @@ def _open_sweep(experiment: str, study: str | None, tracking_uri: str | None) ->
     default="table",
     show_default=True,
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Show the best N trials (0: all); a big sweep is read one page, not every run.",
+)
 @tracking_uri_option
 @friendly_errors()
-def trials(experiment: str, study: str | None, fmt: str, tracking_uri: str | None) -> None:
+def trials(
+    experiment: str, study: str | None, fmt: str, limit: int, tracking_uri: str | None
+) -> None:
     """List the trials of a sweep, best first."""
     from hpo.reporting.tables import trials_csv, trials_table
 
     sweep = _open_sweep(experiment, study, tracking_uri)
-    records = sweep.sorted_trials()
+    records = sweep.top(limit)
+    if fmt == "table" and limit and len(records) == limit:
+        note(f"the best {limit} trials; --limit 0 lists all")
     if fmt == "json":
         echo_json([sweep.record_json(r) for r in records])
     elif fmt == "csv":

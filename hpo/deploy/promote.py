@@ -8,11 +8,12 @@ the test split is read only here, never during search.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.config.selection import Where, direction_of, is_better, parse_where, select_trial
-from hpo.errors import GateFailed
+from hpo.errors import GateFailed, UserInputError
 from hpo.metrics import METRIC_NAMES
 from hpo.scoring import THRESHOLD
 from hpo.tracking import schema
@@ -170,11 +171,17 @@ def _select(sweep: SweepView, metric: str, where: Sequence[str]) -> TrialRecord:
     """The trial to promote; the sweep's own constraints (config `constraints:`) hold too,
     as they do for `hpo best`."""
     info = sweep.info
-    constraints = [Where.of(c) for c in sweep.constraints] + parse_where(where, sweep.records)
     direction = direction_of(metric, info.objective, info.direction)
-    return select_trial(
-        sweep.records, metric, direction, constraints, info.objective, info.direction
-    )
+
+    def pick(records: Sequence[TrialRecord]) -> TrialRecord:
+        constraints = [Where.of(c) for c in sweep.constraints] + parse_where(where, records)
+        return select_trial(records, metric, direction, constraints, info.objective, info.direction)
+
+    # only a trial with a logged model can be promoted: those are read first (a few pages at
+    # 10,000 trials); if they do not settle it, every trial is, and the error says what is wrong
+    with suppress(UserInputError):
+        return pick(list(sweep.ranked(metric, direction, with_model=True)))
+    return pick(sweep.records)
 
 
 def _card(

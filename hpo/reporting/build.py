@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpo.reporting import rules
+from hpo.reporting import rules, sample
 from hpo.reporting.best_trial import BestTrial
 from hpo.reporting.html import Figure, Table
 
@@ -210,7 +210,6 @@ def _history(
 ) -> None:
     """The optimisation history by trial (Optuna's) and by wall time (hpo's own)."""
     from hpo.reporting import plots
-    from hpo.tracking.reads import trial_times
 
     info = sweep.info
     numbers = [r.trial for r in records]
@@ -220,9 +219,8 @@ def _history(
         f"{metric} of each completed trial and the best so far",
         lambda p: plots.plot_trial_history(p, numbers, values, direction, metric, records),
     )
-    times = page.attempt(
-        "history by time", lambda: trial_times(tracking_uri, info.experiment_id, info.run_id)
-    )
+    # the trial records carry their runs' times: no second read of every run
+    times = {r.run_id: (r.start_time or None, r.end_time or None) for r in records}
     if not times:
         return
     ends = [times.get(r.run_id, (None, None)) for r in records]
@@ -259,21 +257,21 @@ def _parameter_pictures(
     complete = [i for i, v in enumerate(values) if v is not None]
     if not axes or not complete:
         return {}
-    c_axes = [
-        plots.Axis(a.name, tuple(a.values[i] for i in complete), a.log, a.labels, a.param)
-        for a in axes
-    ]
-    c_values = [values[i] for i in complete]
-    c_numbers = [records[i].trial for i in complete]
+    # thousands of trials: the pictures draw a sample, fANOVA fits another (reporting/sample.py)
+    shown = sample.Picked.for_pictures(axes, values, complete, direction)
+    f_axes, f_values = (fitted := sample.Picked.uniform(axes, values, complete)).axes, fitted.values
+    sampled = sample.caption(len(shown.values), len(complete))
+    c_axes, c_values = shown.axes, shown.values
+    c_numbers = [records[i].trial for i in shown.positions]
     page.add(
         "parallel_coordinates.png",
         "Parallel coordinates",
-        "each line is a completed trial; colour is the objective",
+        "each line is a completed trial; colour is the objective" + sampled,
         lambda p: plots.plot_parallel(p, c_axes, c_values, metric, direction),
     )
     importances: dict[str, float] = (
         page.attempt(
-            "parameter importance", lambda: plots.param_importances(c_axes, c_values, direction)
+            "parameter importance", lambda: plots.param_importances(f_axes, f_values, direction)
         )
         or {}
     )
@@ -281,7 +279,8 @@ def _parameter_pictures(
         page.add(
             "param_importance.png",
             "Parameter importance",
-            "fANOVA (optuna.importance) on the completed trials",
+            "fANOVA (optuna.importance) on the completed trials"
+            + (f" (a uniform sample of {len(f_values)})" if len(f_values) < len(complete) else ""),
             lambda p: plots.plot_importance(p, importances, metric),
         )
     else:
@@ -289,7 +288,7 @@ def _parameter_pictures(
     page.add(
         "slices.png",
         "Slice plots",
-        "the objective against each parameter; colour is the trial number",
+        "the objective against each parameter; colour is the trial number" + sampled,
         lambda p: plots.plot_slices(p, c_axes, c_values, c_numbers, metric),
     )
     ranked = [a for name in importances for a in c_axes if a.name == name]

@@ -65,6 +65,11 @@ def retried_numbers(trials: list[FrozenTrial]) -> frozenset[int]:
     return frozenset(n for t in trials for n in t.system_attrs.get("retry_history", ()))
 
 
+def retry_history(trial: FrozenTrial) -> list[int]:
+    """Numbers of the failed (stale) trials this trial re-runs (Optuna's system attr)."""
+    return list(trial.system_attrs.get("retry_history", ()))
+
+
 def is_requeued(trial: FrozenTrial) -> bool:
     """A WAITING trial Optuna re-queued for a failed (stale) one."""
     return "failed_trial" in trial.system_attrs

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
@@ -36,6 +36,7 @@ from hpo.study.heartbeat import (
 from hpo.study.lock import advisory_lock
 from hpo.study.retry import Backoff, Retrying
 from hpo.study.storage import make_storage
+from hpo.study.trial_cache import LedgerChanges, LedgerCursor, TrialCache
 from hpo.urls import mask_url
 
 Pruner = optuna.pruners.BasePruner
@@ -89,7 +90,7 @@ class LedgerTrial:
         )
 
     @classmethod
-    def of(cls, trial: FrozenTrial, retried: frozenset[int] = frozenset()) -> LedgerTrial:
+    def of(cls, trial: FrozenTrial, retried: Set[int] = frozenset()) -> LedgerTrial:
         return cls(
             number=trial.number,
             state=trial.state.name,
@@ -133,6 +134,7 @@ class Ledger:
         self._rdb = rdb
         self._retrying = retrying  # database ledgers: ride out a restart
         self._pace = StaleCheckPace(rdb, retrying)
+        self.cache = TrialCache(LedgerTrial.of)  # finished trials converted once
 
     @classmethod
     def open(
@@ -177,8 +179,14 @@ class Ledger:
     @_retried
     def trials(self) -> list[LedgerTrial]:
         frozen = self.study.get_trials(deepcopy=False)
-        retried = private.retried_numbers(frozen)
-        return [LedgerTrial.of(t, retried) for t in frozen]
+        self.cache.update(frozen)
+        return self.cache.all(frozen)
+
+    @_retried
+    def changes(self, cursor: LedgerCursor) -> LedgerChanges[LedgerTrial]:
+        """What changed since `cursor`'s last read (a cost that does not grow with the study)."""
+        self.cache.update(self.study.get_trials(deepcopy=False))
+        return self.cache.changes(cursor)
 
     def n_counted(self) -> int:
         return sum(t.counts_toward_budget for t in self.trials())
@@ -189,14 +197,12 @@ class Ledger:
     ) -> tuple[optuna.Trial, dict[str, Any]]:
         """Record a trial whose parameters a non-Optuna backend chose.
 
-        Returns the trial and its actual parameters: a configuration the user queued with
-        `--enqueue` runs first, whatever the backend proposed.
+        Returns the trial and its actual parameters (an `--enqueue`d configuration wins).
         """
         self.study.enqueue_trial(dict(params), skip_if_exists=False)
         trial = self.study.ask()
         # enqueued values win over the sampler, so suggesting records them with distributions
-        actual = space.sample(lambda param: suggest(trial, param))
-        return trial, actual
+        return trial, space.sample(lambda param: suggest(trial, param))
 
     @_retried
     def ask_sampled(self, space: SearchSpace) -> tuple[int, dict[str, Any]]:
@@ -273,13 +279,11 @@ class Ledger:
 
     @property
     def heartbeats(self) -> bool:
-        """Whether stale trials are found by heartbeat (shared database) rather than by
-        failing every RUNNING trial at start (one orchestrator, journal or SQLite)."""
+        """Stale trials are found by heartbeat (shared database), not failed at start."""
         return private.heartbeat_enabled(self._store)
 
     def heartbeat_thread(self, number: int) -> BeatingThread:
-        """A heartbeat thread for one trial (a no-op without heartbeats); the orchestrator
-        beats for trials that train in another process."""
+        """The orchestrator's heartbeat for a trial training elsewhere (no-op without)."""
         if not self.heartbeats:
             return NoHeartbeat()
         interval = private.heartbeat_interval(self._store)

@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Protocol
 from hpo.errors import Interrupted, SweepAborted
 from hpo.search.base import SearchExhausted, Strategy, TrialRequest
 from hpo.study.retry import DatabaseUnavailable
+from hpo.study.trial_cache import LedgerCursor
 from hpo.sweep.listeners import ListenerList, SweepEnd, SweepListener
 from hpo.sweep.outcomes import InFlight, Outcomes, Settled, result_of
 from hpo.sweep.signals import StopSignals, signals_ignored
 from hpo.sweep.stop_rules import Stop, should_stop
 from hpo.sweep.summary import Standing, SweepSummary
+from hpo.sweep.tally import Tally
 from hpo.trial.task import TrialResult, TrialTask
 
 if TYPE_CHECKING:
@@ -174,7 +176,9 @@ class Sweep:
         self._dead = _DeadTrials(ledger, self.listeners, stale_check_s, notify)
         self._outcomes = Outcomes(ledger, strategy, self.listeners, experiment)
         self._in_flight: dict[Future[TrialResult], InFlight] = {}
-        self._standing = Standing((), experiment)
+        self._standing = Standing(experiment)
+        # each read brings only what changed into running totals: flat cost per trial
+        self._cursor, self._tally = LedgerCursor(), Tally(experiment)
         self._broken = False  # a training process died: restart the pool once it drains
         self._stop: Stop | None = None  # a budget.stop_when rule ended the sweep early
 
@@ -246,7 +250,8 @@ class Sweep:
         # "check the budget, then ask" under the ledger's claim, so several workers never
         # overshoot the budget or take the same grid candidate
         with self.ledger.claim() if room else nullcontext():
-            standing = self._standing = Standing(self.ledger.trials(), self.experiment)
+            changes = self.ledger.changes(self._cursor)
+            standing = self._standing = self._tally.update(changes)
             failure = standing.initial_failure() if settled else None
             asked = []
             if room and failure is None and not self._stopped_early(standing):
@@ -259,9 +264,12 @@ class Sweep:
         return standing
 
     def _stopped_early(self, standing: Standing) -> bool:
-        """budget.stop_when (hpo/sweep/stop_rules.py) on this snapshot; once it holds, no
-        new trial starts (those in flight finish)."""
-        self._stop = self._stop or should_stop(standing.trials, self.experiment)
+        """budget.stop_when (hpo/sweep/stop_rules.py) on the study's trials; once it holds,
+        no new trial starts (those in flight finish). The rules read the whole (cached)
+        trial list, so only a sweep that sets `stop_when` pays that O(n) per iteration."""
+        if self.experiment.budget.stop_when is None:
+            return False
+        self._stop = self._stop or should_stop(self.ledger.trials(), self.experiment)
         return self._stop is not None
 
     def _submit(self, asked: Iterable[InFlight], standing: Standing) -> None:
@@ -313,7 +321,7 @@ class Sweep:
         self.listeners.on_sweep_end(SweepEnd("FAILED", None, lost=lost, error=reason))
 
     def _finish(self, status: str, started: float) -> SweepSummary:
-        final = Standing(self.ledger.trials(), self.experiment)
+        final = self._tally.update(self.ledger.changes(self._cursor))
         summary = SweepSummary.of(
             final, self.ledger.name, self._clock() - started, new_trials=self._intake.started
         )

@@ -1,18 +1,18 @@
 """Where a sweep stands, from one ledger snapshot: budget used, best so far, the Pareto set.
 
 The loop reads the ledger once per iteration and asks every question of that `Standing`
-(budget, best so far, the initial-failures rule, progress), so bookkeeping costs the same
-at trial 5 and at trial 5 000: one read, not one read per question.
+(budget, best so far, the initial-failures rule, progress); the read brings only what
+changed (hpo/study/trial_cache.py) into running totals (hpo/sweep/tally.py), so
+bookkeeping costs the same at trial 5 and at trial 10,000.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from hpo.config import selection
 from hpo.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
@@ -88,49 +88,28 @@ class SweepSummary:
 
 @dataclass(frozen=True, eq=False)
 class Standing:
-    """One snapshot of the study's trials (every worker's), and what follows from it."""
+    """Where the study (every worker's trials) stands at one ledger read: the loop's only
+    source for budget, best so far, Pareto set and the abort rule. Built from running
+    totals (hpo/sweep/tally.py), so it costs the same at trial 5 and at trial 10,000."""
 
-    trials: Sequence[LedgerTrial]
     experiment: Experiment
+    counted: int = 0  # trials that spend the budget (finished, not interrupted, not retried)
+    running: int = 0  # training now, here or in another worker (they hold a budget place)
+    waiting: bool = False  # a trial is queued: `--enqueue`d, or a dead worker's to retry
+    states: dict[str, int] = field(default_factory=lambda: {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0})
+    best_trial: LedgerTrial | None = None  # best feasible on the primary objective
+    front: Sequence[LedgerTrial] = ()  # the Pareto set (several objectives)
+    failure: str | None = None  # the initial-failures rule's verdict
 
     @property
     def budget(self) -> int:
         return self.experiment.budget.trials
 
     @cached_property
-    def counted(self) -> int:
-        """Trials that spend the budget (finished, not interrupted, not retried)."""
-        return sum(t.counts_toward_budget for t in self.trials)
-
-    @cached_property
-    def running(self) -> int:
-        """Trials training now, here or in another worker (they hold a place in the budget)."""
-        return sum(t.state == "RUNNING" for t in self.trials)
-
-    @cached_property
-    def waiting(self) -> bool:
-        """Whether a trial is queued: `--enqueue`d, or a dead worker's trial to retry."""
-        return any(t.state == "WAITING" for t in self.trials)
-
-    @cached_property
-    def states(self) -> dict[str, int]:
-        states = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
-        for trial in self.trials:
-            if trial.state in states:
-                states[trial.state] += 1
-        return states
-
-    @cached_property
-    def _complete(self) -> list[LedgerTrial]:
-        return [t for t in self.trials if t.state == "COMPLETE"]
-
-    @cached_property
     def best(self) -> Best | None:
         """The best feasible trial on the primary objective (for several objectives: the
         Pareto set's best on the first one)."""
-        exp = self.experiment
-        top = selection.best(self._complete, exp.primary, exp.constraints)
-        return Best.of(top) if top else None
+        return Best.of(self.best_trial) if self.best_trial else None
 
     @property
     def best_value(self) -> float | None:
@@ -139,18 +118,9 @@ class Standing:
 
     @cached_property
     def pareto(self) -> list[Best]:
-        exp = self.experiment
-        front = selection.pareto_front(self._complete, exp.objectives, exp.constraints)
-        return [Best.of(t) for t in front]
+        return [Best.of(t) for t in self.front]
 
     def initial_failure(self) -> str | None:
         """Why to stop: when the first `max_initial_failures` counted trials all failed,
         the last error (a broken builder or data fails every trial; better to say so now)."""
-        limit = self.experiment.budget.max_initial_failures
-        counted = [t for t in self.trials if t.counts_toward_budget]
-        first = sorted(counted, key=lambda t: t.number)[:limit]
-        if len(first) < limit or any(t.state != "FAIL" for t in first):
-            return None
-        errors = [t for t in self.trials if t.state == "FAIL"]
-        last = (errors[-1].error if errors else None) or "unknown"
-        return f"the first {limit} trials all failed; last error: {last}"
+        return self.failure

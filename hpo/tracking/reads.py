@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -122,25 +123,57 @@ class RunReads:
             filter_string=f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}'",
             max_results=50000,
         )
-        records = [
-            TrialRecord(
-                trial=int(run.data.tags.get(schema.TRIAL, -1)),
-                run_id=run.info.run_id,
-                state=run.data.tags.get(schema.STATE, "RUNNING"),
-                params=dict(run.data.params),
-                metrics={
-                    k: v
-                    for k, v in run.data.metrics.items()
-                    if k not in EPOCH_METRICS and not k.endswith(FOLD_SUFFIX)
-                },
-                has_model=run.data.tags.get(schema.MODEL) == schema.MODEL_LOGGED,
-                start_time=run.info.start_time or 0,
-                end_time=run.info.end_time or 0,
-            )
-            for run in runs
-            if run.data.tags.get(schema.KIND) == schema.KIND_TRIAL
-        ]
+        records = [_trial_record(run) for run in runs if _is_trial(run)]
         return sorted(records, key=lambda r: r.trial)
+
+    def ranked_trials(
+        self,
+        experiment_id: str,
+        sweep_run_id: str,
+        metric: str,
+        direction: str,
+        *,
+        more: str = "",
+        page: int = 200,
+    ) -> Iterator[TrialRecord]:
+        """COMPLETE trials best first on `metric` (earlier first on a tie), one page of
+        `search_runs` at a time: the store sorts, and only the pages read cross the wire.
+        `more`: further filter terms (e.g. a logged model)."""
+        order = "DESC" if direction == "maximize" else "ASC"
+        token: str | None = None
+        while True:
+            runs = self.client.search_runs(
+                [experiment_id],
+                filter_string=_trials_of(sweep_run_id, "= 'COMPLETE'") + more,
+                max_results=page,
+                order_by=[f"metrics.`{metric}` {order}", "attributes.start_time ASC"],
+                page_token=token,
+            )
+            yield from (_trial_record(run) for run in runs)
+            token = runs.token
+            if not token:
+                return
+
+    def top_trials(
+        self, experiment_id: str, sweep_run_id: str, metric: str, direction: str, limit: int
+    ) -> list[TrialRecord]:
+        """The first `limit` trials of `hpo trials`' order: COMPLETE ones best first, then
+        the others (pruned, failed) the same way, those without the metric last (MLflow's
+        order), earlier first on a tie. Two paged queries."""
+        ranked = self.ranked_trials(
+            experiment_id, sweep_run_id, metric, direction, page=min(limit, 1000)
+        )
+        records = list(itertools.islice(ranked, limit))
+        if len(records) < limit:
+            order = "DESC" if direction == "maximize" else "ASC"
+            rest = self.client.search_runs(
+                [experiment_id],
+                filter_string=_trials_of(sweep_run_id, "!= 'COMPLETE'"),
+                max_results=limit - len(records),
+                order_by=[f"metrics.`{metric}` {order}", "attributes.start_time ASC"],
+            )
+            records += [_trial_record(run) for run in rest]
+        return records
 
     def lineage(self, run_id: str) -> RunLineage:
         """The trial run and its sweep: needed to rebuild the exact data split."""
@@ -240,6 +273,35 @@ def _trial_number(tags: Mapping[str, str]) -> int | None:
     return int(number) if number.isdigit() else None
 
 
+def _trials_of(sweep_run_id: str, state: str) -> str:
+    """A filter for the trial runs of one sweep whose `hpo.state` tag is `state`."""
+    return (
+        f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}' "
+        f"and tags.`{schema.KIND}` = '{schema.KIND_TRIAL}' and tags.`{schema.STATE}` {state}"
+    )
+
+
+def _is_trial(run: Run) -> bool:
+    return run.data.tags.get(schema.KIND) == schema.KIND_TRIAL
+
+
+def _trial_record(run: Run) -> TrialRecord:
+    return TrialRecord(
+        trial=int(run.data.tags.get(schema.TRIAL, -1)),
+        run_id=run.info.run_id,
+        state=run.data.tags.get(schema.STATE, "RUNNING"),
+        params=dict(run.data.params),
+        metrics={
+            k: v
+            for k, v in run.data.metrics.items()
+            if k not in EPOCH_METRICS and not k.endswith(FOLD_SUFFIX)
+        },
+        has_model=run.data.tags.get(schema.MODEL) == schema.MODEL_LOGGED,
+        start_time=run.info.start_time or 0,
+        end_time=run.info.end_time or 0,
+    )
+
+
 def _sweep_info(run: Run) -> SweepInfo:
     tags = run.data.tags
     return SweepInfo(
@@ -269,13 +331,3 @@ def mlflow_client(
         return MlflowClient(tracking_uri=driver_uri, registry_uri=driver_uri)
 
     return retrying_client(connect, uri, backoff, notify)
-
-
-def trial_times(tracking_uri: str, experiment_id: str, sweep_run_id: str) -> dict[str, tuple]:
-    """{trial run id: (start ms, end ms or None)}: reports plot progress against time."""
-    runs = mlflow_client(tracking_uri).search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{schema.PARENT_RUN_ID}` = '{quote(sweep_run_id)}'",
-        max_results=50000,
-    )
-    return {r.info.run_id: (r.info.start_time, r.info.end_time) for r in runs}
