@@ -69,3 +69,21 @@ def test_bad_input_stops_the_training_processes_started_early(
     left = [p for p in multiprocessing.active_children() if p not in before and p.is_alive()]
     assert left == []
     assert not (workdir / "mlflow.db").exists()  # nothing was set up for a bad config
+
+
+def test_thread_rule_follows_the_measurement() -> None:
+    """benchmarks/threads.py: one worker's MLP uses every core, the small CNN, recurrent and
+    attention models one thread; side-by-side workers share the cores."""
+    from hpo.config.experiment import Experiment
+    from hpo.sweep.threads import threads_per_process
+    from tests.conftest import tiny_experiment
+
+    def exp(builder: str) -> Experiment:
+        return Experiment.model_validate(tiny_experiment(**{"model.builder": builder}))
+
+    assert threads_per_process(exp("mlp"), workers=1, cpus=2) == 2
+    assert threads_per_process(exp("mlp"), workers=2, cpus=2) == 1
+    assert threads_per_process(exp("mlp"), workers=2, cpus=8) == 4
+    for family in ("cnn", "rnn", "attention"):
+        assert threads_per_process(exp(family), workers=1, cpus=2) == 1
+    assert threads_per_process(exp("transfer"), workers=1, cpus=4) == 4  # not measured: share
