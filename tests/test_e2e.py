@@ -41,7 +41,9 @@ def test_run_logs_the_contract_schema(cli, write_config, workdir):
         "n_trials",
         "states",
         "best",
+        "stop_reason",  # issue 16: null unless budget.stop_when ended the sweep
     }
+    assert summary["stop_reason"] is None
     assert summary["experiment"] == "tiny" and summary["study"] == "s1"
     assert summary["strategy"] == "random"
     assert summary["n_trials"] == 3

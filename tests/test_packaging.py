@@ -121,7 +121,8 @@ def _third_party_imports() -> set[str]:
                 names.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    return names - set(sys.stdlib_module_names) - {"hpo", "__future__"}
+    # `_typeshed` exists only for type checkers (typeshed's stubs of the standard library)
+    return names - set(sys.stdlib_module_names) - {"hpo", "__future__", "_typeshed"}
 
 
 def test_every_third_party_module_hpo_imports_is_a_declared_dependency() -> None:

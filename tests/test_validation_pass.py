@@ -15,8 +15,9 @@ from hpo.trial.validation import (
     sparse_categorical_crossentropy,
     validation_callback,
 )
+from tests.conftest import import_or_skip_unless_ci
 
-keras = pytest.importorskip("keras")
+keras = import_or_skip_unless_ci("keras", install="pip install -e .")
 
 
 def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

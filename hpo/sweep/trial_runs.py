@@ -46,12 +46,13 @@ class TrialRuns:
             log_inputs(self.tracker.client, self.sweep_run_id, self.inputs.for_sweep())
 
     def start(self, trial: int, params: Mapping[str, Any]) -> str:
-        run_id = self.tracker.start_trial(
-            self.experiment_id, self.sweep_run_id, trial, params, self.tags
+        # one MLflow call: the run exists with its params once this returns (the inputs are
+        # logged with the trial's end, so a fault here or there keeps the trial pending)
+        return str(
+            self.tracker.start_trial(
+                self.experiment_id, self.sweep_run_id, trial, params, self.tags
+            )
         )
-        if self.inputs is not None:  # the training and validation splits it used
-            log_inputs(self.tracker.client, run_id, self.inputs.for_trial())
-        return run_id
 
     def log(self, record: PendingTrial) -> None:
         """One trial's end into its run (created first if it never was)."""
@@ -59,6 +60,8 @@ class TrialRuns:
             self.experiment_id, self.sweep_run_id, record.trial
         )
         record.run_id = run_id or self.start(record.trial, record.params)
+        if self.inputs is not None:  # the training and validation splits it used
+            log_inputs(self.tracker.client, record.run_id, self.inputs.for_trial())
         if record.model_dir:  # a failure from here on keeps the run found above
             self.tracker.log_model_dir(record.run_id, record.model_dir)
         if record.confusion is not None:

@@ -21,9 +21,14 @@ def preload_model_saving() -> None:
 def save_keras_model(model: Any, x_example: Any, path: str) -> None:
     """Save a trained Keras model as an MLflow model (with a signature) in `path`."""
     import mlflow.keras
+    import numpy as np
     from mlflow.models import infer_signature
 
-    example = x_example[:5]
+    example = np.asarray(x_example[:5])
+    if example.dtype.kind in "uif" and example.dtype != np.float32:
+        # the model's input is float32 whatever the rows hold (raw uint8 pixels, int
+        # features): a uint8 signature would make MLflow refuse float rows at predict/serve
+        example = example.astype(np.float32)
     signature = infer_signature(example, model(example, training=False).numpy())
     mlflow.keras.save_model(
         model, path, signature=signature, pip_requirements=list(MODEL_PIP_REQUIREMENTS)

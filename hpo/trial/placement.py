@@ -8,6 +8,7 @@ which sets it before TensorFlow is imported; this module reads that environment 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from contextlib import suppress
 
@@ -34,7 +35,11 @@ def device_label(env: Mapping[str, str]) -> str:
 
 
 def grow_gpu_memory() -> None:
-    """Take GPU memory as needed, not all of it at start (several trials may share a GPU)."""
+    """Take GPU memory as needed, not all of it at start (several trials may share a GPU).
+    A process pinned to the CPU (`CUDA_VISIBLE_DEVICES=-1` or empty) never asks CUDA: the
+    question alone makes TensorFlow print a cuInit error on every machine without a GPU."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "").strip() in ("", "-1"):
+        return
     import tensorflow as tf
 
     for gpu in tf.config.list_physical_devices("GPU"):
