@@ -7,7 +7,7 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -119,3 +119,19 @@ def cli(workdir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         return run_cli(*args, cwd=workdir, **kwargs)
 
     return call
+
+
+@pytest.fixture(scope="module")
+def postgres_exclusive() -> Iterator[None]:
+    """One test module at a time uses the PostgreSQL server: its 100 connections are shared
+    by every pytest-xdist process, and a scale-out module alone runs several workers, each
+    with a connection pool (two such modules side by side ran the server out of clients)."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "hpo-tests-postgres.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -27,7 +27,7 @@ import yaml
 
 from tests.conftest import ROOT, tiny_experiment
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("postgres_exclusive")]
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 

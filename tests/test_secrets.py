@@ -36,6 +36,9 @@ from hpo.urls import mask_log_records, mask_secrets, mask_url
 from tests.conftest import ROOT, run_cli, tiny_experiment
 from tests.ui_helpers import cmdline, descendants, free_port, start_ui, stop_quietly, wait_for_link
 
+# PostgreSQL is shared by the pytest-xdist processes (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("postgres_exclusive")
+
 SECRET = 'p@ss "w d'
 ENCODED = quote(SECRET, safe="")  # p%40ss%22w%20d
 # any of these in an output is a leak (the whole password, or a telling piece of it)

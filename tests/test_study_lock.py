@@ -22,6 +22,9 @@ from hpo.study.storage import ledger_file
 from hpo.sweep.setup import default_study_name
 from tests.conftest import ROOT
 
+# PostgreSQL is shared by the pytest-xdist processes (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("postgres_exclusive")
+
 JOURNAL = "hpo-ledger.journal"
 
 
@@ -59,7 +62,9 @@ def _asked(workdir: Path) -> int:
 def test_a_second_run_of_a_running_study_is_refused_and_a_killed_one_resumes(
     write_config, workdir, cli
 ):
-    path = write_config(**{"budget.trials": 3})
+    # long enough trials (4 epochs) that the first run still holds the study while the
+    # second one starts: a 1-epoch trial can end before the second reaches the lock
+    path = write_config(**{"budget.trials": 3, "budget.epochs": 4})
     first = _start(path, workdir)
     # it holds the study from before it opens the ledger to the end: once it asked, it is busy
     _wait_for("the first run to ask a trial", lambda: _asked(workdir) >= 1, first)
