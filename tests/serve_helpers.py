@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -116,3 +117,13 @@ def still_running(tree: list[tuple[int, float]]) -> list[int]:
         except psutil.NoSuchProcess:
             pass
     return left
+
+
+def stop_serve(server: subprocess.Popen[str]) -> None:
+    """SIGTERM, as a user's Ctrl-C would; SIGKILL if it has not ended within 30 s."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,7 +86,7 @@ def test_predict_and_the_scoring_server_take_raw_pixels(raw_pixels: dict[str, An
 
     import numpy as np
 
-    from tests.serve_helpers import free_port, start_serve, wait_until_serving
+    from tests.serve_helpers import free_port, start_serve, stop_serve, wait_until_serving
 
     folder: SweepDir = raw_pixels["dir"]
     np.savez(folder.path / "images.npz", x=raw_pixels["pixels"])
@@ -113,12 +111,7 @@ def test_predict_and_the_scoring_server_take_raw_pixels(raw_pixels: dict[str, An
         served = np.asarray(answer["predictions"]).argmax(axis=1)
         assert (served == raw_pixels["labels"]).mean() >= 0.99
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except Exception:
-            os.kill(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
+        stop_serve(server)
 
 
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])

@@ -9,8 +9,6 @@ far apart) through the real CLI, shared by the module.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +19,7 @@ import yaml
 
 from tests.conftest import require_modules
 from tests.models_helpers import SweepDir, sweep_dir
-from tests.serve_helpers import free_port, start_serve, wait_until_serving
+from tests.serve_helpers import free_port, start_serve, stop_serve, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
@@ -119,12 +117,7 @@ def test_serve_takes_raw_rows(raw: dict[str, Any]) -> None:
             answer = json.loads(response.read())
         _agree(np.asarray(answer["predictions"]).argmax(axis=1), raw)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except Exception:
-            os.kill(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
+        stop_serve(server)
 
 
 @pytest.mark.parametrize(

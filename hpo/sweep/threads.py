@@ -27,8 +27,6 @@ ONE_THREAD_FAMILIES = frozenset({"cnn", "rnn", "attention"})
 
 def threads_per_process(experiment: Experiment, workers: int, cpus: int | None = None) -> int:
     """Intra-op threads for each of `workers` training processes on a machine of `cpus`."""
-    cpus = cpus or os.cpu_count() or 1
-    share = max(1, cpus // workers)
     if experiment.model.builder in ONE_THREAD_FAMILIES:
         return 1
-    return share
+    return max(1, (cpus or os.cpu_count() or 1) // workers)
