@@ -108,3 +108,19 @@ def test_no_spare_is_started_when_the_current_process_can_take_every_task_left()
         assert more.slots[0].spare is not None  # a third task is coming: warm its process
     finally:
         more.kill()
+
+
+def test_a_stopped_pool_leaves_no_manager_thread_for_the_exit_hook() -> None:
+    """Python 3.11's exit hook writes to the pipe of every live pool manager thread; a thread
+    still ending then had closed it, and a refused `hpo run` printed a traceback (seen in CI)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from hpo.sweep.pool import _stop
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    assert pool.submit(os.getpid).result(timeout=60) != os.getpid()
+    manager = pool._executor_manager_thread
+    assert manager is not None and manager.is_alive()
+    _stop(pool)
+    assert not manager.is_alive()

@@ -49,7 +49,14 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=5)
         if process.is_alive():
             process.kill()
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
+    # Python 3.11's exit hook wakes every live manager thread through a pipe the thread
+    # closes as it ends: if it is still ending then, the hook dies on a closed pipe with a
+    # traceback on stderr (seen after a refused `hpo run`). Its processes are gone, so the
+    # thread ends at once; waiting for it here keeps the exit quiet.
+    if manager is not None:
+        manager.join(timeout=5)
 
 
 @contextmanager
