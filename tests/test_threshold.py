@@ -155,6 +155,25 @@ def test_predict_applies_the_stored_threshold(
 
 
 @pytest.mark.slow
+def test_an_export_carries_the_threshold_in_force(swept: dict[str, Any]) -> None:
+    folder: SweepDir = swept["dir"]
+    run_id = swept["best"]["run_id"]
+    threshold = folder.client().get_run(run_id).data.metrics["threshold"]
+    output = folder.path / "bc.keras"
+    result = folder.invoke(
+        "export", f"runs:/{run_id}/model", "--format", "keras", "--output", str(output), "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["threshold"] == threshold
+    beside = json.loads((folder.path / "bc.keras.threshold.json").read_text(encoding="utf-8"))
+    assert beside["threshold"] == threshold and beside["positive_class"]
+    text = folder.invoke(
+        "export", f"runs:/{run_id}/model", "--format", "keras", "--output", str(output)
+    )
+    assert f"decision threshold {threshold:.6g} in force" in text.stdout
+
+
+@pytest.mark.slow
 def test_the_report_draws_roc_pr_and_reliability(swept: dict[str, Any]) -> None:
     from hpo.reporting.build import write_report
 

@@ -149,3 +149,19 @@ def test_evaluate_gives_test_metrics_and_the_confusion_matrix() -> None:
     assert set(metrics) == {"test_accuracy", "test_precision", "test_recall", "test_f1"}
     assert metrics["test_accuracy"] == pytest.approx(0.75)
     assert confusion.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+
+
+def test_wide_rows_are_predicted_in_byte_bounded_chunks() -> None:
+    """Images go a few hundred at a time, so a conv model's activations, and a trial's peak
+    memory, do not grow with the validation split."""
+    assert predict.chunk_rows(np.zeros((10, 64))) == predict.PREDICT_CHUNK
+    image_rows = predict.chunk_rows(np.zeros((2, 64, 64, 3), dtype=np.uint8))
+    assert image_rows == predict.PREDICT_CHUNK_BYTES // (64 * 64 * 3 * 4) == 170
+    seen: list[int] = []
+
+    def model(x: np.ndarray) -> np.ndarray:
+        seen.append(len(x))
+        return np.ones((len(x), 2), dtype=np.float32) / 2
+
+    assert predict.predict_proba(model, np.zeros((400, 64, 64, 3))).shape == (400, 2)
+    assert seen == [170, 170, 60]

@@ -170,9 +170,14 @@ class Registry(RunReads, RunUpdates):
         """The Keras model itself (export and evaluation need layers, not a pyfunc), loaded
         with Keras' safe_mode on, trusted or not: `--trust-model` lets an MLmodel's loader
         run, never the Python bytecode of a Lambda layer in the .keras file."""
+        local, mlmodel = self.checked_copy(uri, trust_model=trust_model)
+        return self.keras_from_copy(local, mlmodel, uri)
+
+    def keras_from_copy(self, local: Path, mlmodel: dict[str, Any], uri: str) -> Any:
+        """The Keras model of a copy `checked_copy` made (for callers that also read the
+        files stored beside it, such as the decision threshold)."""
         import mlflow.keras
 
-        local, mlmodel = self.checked_copy(uri, trust_model=trust_model)
         require_keras(mlmodel, uri)
         try:
             return mlflow.keras.load_model(str(local), load_model_kwargs={"safe_mode": True})

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hpo.data.images import cache_limit_bytes, is_image_array
 from hpo.trial.predict import predict_proba
 from hpo.trial.task import TrialFailed, ValidationPass
 
@@ -58,10 +59,17 @@ class EpochPredictions:
         self._key: tuple[int, int] | None = None
         self._probs: np.ndarray | None = None
 
+    def _rows(self) -> np.ndarray:
+        """The validation rows; an image folder's split is decoded once and kept when it
+        fits the image cache (HPO_IMAGE_CACHE_MB), else decoded again every epoch."""
+        if is_image_array(self.x_val) and self.x_val.nbytes <= cache_limit_bytes():
+            self.x_val = np.asarray(self.x_val)
+        return self.x_val
+
     def probs(self, model: Any) -> np.ndarray:
         key = _weights_key(model)
         if key is None or key != self._key or self._probs is None:
-            self._probs = predict_proba(model, self.x_val)
+            self._probs = predict_proba(model, self._rows())
             self._key = key
         return self._probs
 

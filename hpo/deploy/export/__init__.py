@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import GateFailed, UserInputError, first_line
+from hpo.tracking.schema import THRESHOLD_FILE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,6 +73,9 @@ class ExportResult:
     output: str
     bytes: int
     parity: Parity
+    # a binary model's tuned decision threshold: the exported file returns probabilities,
+    # the labels are at this threshold (written beside it, `threshold_file`)
+    threshold: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "parity": asdict(self.parity)}
@@ -121,6 +125,7 @@ def export_model(
     from hpo.deploy.export.parity import failure_message, measure
     from hpo.tracking.lineage import trained_on
     from hpo.tracking.registry import Registry
+    from hpo.trial.model_extras import read_threshold
     from hpo.trial.predict import predict_proba
 
     check_request(fmt, quantize, output)
@@ -139,7 +144,9 @@ def export_model(
             f"{fmt} export of a text model (string input) is not supported; use {takes_text}",
             field="--format",
         )
-    model = registry.load_keras(ref.uri, trust_model=trust_model)
+    local, mlmodel = registry.checked_copy(ref.uri, trust_model=trust_model)
+    model = registry.keras_from_copy(local, mlmodel, ref.uri)
+    threshold = read_threshold(local)
     x_val = np.asarray(data.x_val, dtype=np.float32)
     original = predict_proba(model, x_val)
 
@@ -151,10 +158,29 @@ def export_model(
         line = first_line(err)
         raise UserInputError(f"{fmt} conversion failed: {line}", field=model_uri) from None
     parity = measure(original, predict_proba(predict, x_val), quantize, max_abs_diff, min_agreement)
-    result = ExportResult(model_uri, fmt, quantize, str(target), _size(target), parity)
+    if threshold is not None:
+        write_threshold_beside(target, local)
+    size = _size(target)
+    result = ExportResult(model_uri, fmt, quantize, str(target), size, parity, threshold)
     if not parity.passed:
         raise ExportParityFailed(result, failure_message(parity, target))
     return result
+
+
+def threshold_file(target: Path) -> Path:
+    """Where an export's decision threshold goes: inside an exported folder (SavedModel),
+    else beside the file as `<name>.threshold.json`."""
+    if target.is_dir():
+        return target / THRESHOLD_FILE
+    return target.with_name(f"{target.name}.{THRESHOLD_FILE}")
+
+
+def write_threshold_beside(target: Path, model_folder: Path) -> Path:
+    """Copy the model's threshold.json (value, positive class, rule) next to the export, so
+    whoever deploys the file applies the threshold the sweep tuned."""
+    destination = threshold_file(target)
+    destination.write_bytes((model_folder / THRESHOLD_FILE).read_bytes())
+    return destination
 
 
 def _size(path: Path) -> int:
@@ -171,4 +197,11 @@ def export_text(result: ExportResult) -> str:
         + f", {result.bytes} bytes)\n"
         f"parity on {p.rows} validation rows: max abs diff {p.max_abs_diff:.3g}, "
         f"label agreement {p.label_agreement:.2%} -> {'ok' if p.passed else 'FAILED'}"
+        + (
+            f"\ndecision threshold {result.threshold:.6g} in force: label 1 when the "
+            f"probability of class 1 >= it (the file returns probabilities; written to "
+            f"{threshold_file(Path(result.output))})"
+            if result.threshold is not None
+            else ""
+        )
     )
