@@ -190,6 +190,7 @@ def _server(db: str, artifacts: str, workers: int) -> tuple[subprocess.Popen[byt
          f"postgresql+psycopg2://postgres@127.0.0.1:5432/{db}", "--artifacts-destination",
          artifacts, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # no job runner
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     for _ in range(180):

@@ -15,9 +15,6 @@ from hpo.retry import Backoff
 from hpo.study.retry import DatabaseUnavailable, Retrying, is_transient
 from hpo.trial.pruning import EpochReporter
 
-# PostgreSQL is shared by the pytest-xdist processes (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("postgres_exclusive")
-
 
 def _lost_connection() -> Exception:
     """What Optuna's RDB storage raises when PostgreSQL is gone: its own error, caused by

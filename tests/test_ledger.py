@@ -16,9 +16,6 @@ from hpo.study.ledger import Ledger
 from hpo.study.storage import DEFAULT_LEDGER, make_storage
 from hpo.urls import mask_url
 
-# PostgreSQL is shared by the pytest-xdist processes (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("postgres_exclusive")
-
 
 def _ledger(tmp_path: Path, directions: tuple[str, ...] = ("maximize",)) -> Ledger:
     return Ledger.open(str(tmp_path / "l.journal"), "study", list(directions))

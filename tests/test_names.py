@@ -19,9 +19,6 @@ from tests.conftest import tiny_experiment
 from tests.models_helpers import SweepDir, error_line, sweep_dir
 from tests.test_bad_input import _assert_clean_failure
 
-# PostgreSQL is shared by the pytest-xdist processes (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("postgres_exclusive")
-
 UNSAFE = ["..", ".", "it's", "two words", "a/b", "back\\slash", "x" * (MAX_NAME_LENGTH + 1), ""]
 
 

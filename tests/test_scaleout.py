@@ -98,6 +98,8 @@ def _serving_mlflow(backend: str, artifacts: Path, log_path: Path) -> Iterator[s
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # as `hpo ui` does: no job runner (eight huey consumers, ~200 MB and CPU each)
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

@@ -22,9 +22,6 @@ from hpo.study.storage import ledger_file
 from hpo.sweep.setup import default_study_name
 from tests.conftest import ROOT
 
-# PostgreSQL is shared by the pytest-xdist processes (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("postgres_exclusive")
-
 JOURNAL = "hpo-ledger.journal"
 
 
@@ -53,6 +50,14 @@ def _trials(workdir: Path) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name="x", storage=storage).get_trials()
 
 
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [d for child in map(int, children) for d in (child, *_descendants(child))]
+
+
 def _asked(workdir: Path) -> int:
     journal = workdir / JOURNAL
     return journal.read_text().count('"op_code":4,') if journal.exists() else 0
@@ -62,15 +67,22 @@ def _asked(workdir: Path) -> int:
 def test_a_second_run_of_a_running_study_is_refused_and_a_killed_one_resumes(
     write_config, workdir, cli
 ):
-    # long enough trials (4 epochs) that the first run still holds the study while the
-    # second one starts: a 1-epoch trial can end before the second reaches the lock
-    path = write_config(**{"budget.trials": 3, "budget.epochs": 4})
+    path = write_config(**{"budget.trials": 3, "budget.epochs": 2})
     first = _start(path, workdir)
     # it holds the study from before it opens the ledger to the end: once it asked, it is busy
     _wait_for("the first run to ask a trial", lambda: _asked(workdir) >= 1, first)
-
+    # its training processes pause while the second run starts, so the first cannot finish
+    # its trials before the second reaches the lock, however loaded the machine is
+    trainers = _descendants(first.pid)
+    assert trainers, "the first run has no training process"
+    for pid in trainers:
+        os.kill(pid, signal.SIGSTOP)
     started = time.monotonic()
-    second = cli("run", str(path), "--study", "x", "--json")
+    try:
+        second = cli("run", str(path), "--study", "x", "--json")
+    finally:
+        for pid in trainers:
+            os.kill(pid, signal.SIGCONT)
     assert second.returncode == 2, second.stderr
     assert time.monotonic() - started < 60  # at once: no training, no waiting
     assert "Traceback" not in second.stderr and second.stdout == ""

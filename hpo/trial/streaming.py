@@ -1,9 +1,10 @@
 """Training on image files with tf.data: decode, batch, cache when it fits, prefetch.
 
 Why: an image folder's training split is never loaded as one array, so a trial's memory does
-not grow with the number of images. File paths are shuffled (cheap) each epoch, decoded in
-parallel by the same Pillow reader every other reader uses (hpo/data/images.py, so training
-sees exactly the pixels validation, promotion and export see), batched and prefetched. When
+not grow with the number of images. File paths are shuffled (cheap) each epoch, batched,
+and decoded a batch per Python call by the same Pillow reader every other reader uses
+(hpo/data/images.py, so training sees exactly the pixels validation, promotion and export
+see; a call per image cost more than the decode itself), then prefetched. When
 the decoded split fits `HPO_IMAGE_CACHE_MB` (default 256 MB) it is cached in memory after the
 first epoch and shuffled there; otherwise every epoch decodes again and memory stays flat.
 """
@@ -43,24 +44,32 @@ def image_batches(
     if cache is None:
         cache = images.nbytes <= cache_limit_bytes()
 
-    def decode(path: Any) -> np.ndarray:
-        return read_image(path.decode("utf-8"), size, channels)
+    def decode(paths: Any) -> np.ndarray:
+        """A batch of files (a 1-D array of byte strings) as one uint8 array."""
+        out = np.empty((len(paths), *size, channels), dtype=np.uint8)
+        for i, path in enumerate(paths):
+            out[i] = read_image(path.decode("utf-8"), size, channels)
+        return out
 
-    def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        pixels = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
-        pixels.set_shape((*size, channels))
-        return pixels, label
+    def load(paths: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        pixels = tf.numpy_function(decode, [paths], tf.uint8, stateful=False)
+        pixels.set_shape((None, *size, channels))
+        return pixels, labels
 
     data = tf.data.Dataset.from_tensor_slices((images.paths(), labels.astype(np.int64)))
     shuffle = shuffle_seed is not None
-    if shuffle and not cache:  # shuffle paths before decoding: the buffer holds strings
-        data = data.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
-    data = data.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if cache:
-        data = data.cache()
+    if cache:  # decoded once, in file order; later epochs shuffle the decoded images
+        data = data.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        # unbatch() forgets the length; Keras needs it to count an epoch's steps
+        data = data.apply(tf.data.experimental.assert_cardinality(len(images))).cache()
         if shuffle:
             data = data.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if shuffle:  # shuffle paths before decoding: the buffer holds strings
+        data = data.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    # one Python call decodes a whole batch (a call per image cost more than the decode)
+    data = data.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
 
 
 def fit_streaming(
