@@ -38,7 +38,9 @@ class TestTPE(StrategyContract):
 
 class TestGP(StrategyContract):
     strategy_name = "optuna-gp"
-    options: ClassVar[dict[str, Any]] = {"n_startup_trials": 8}
+    options: ClassVar[dict[str, Any]] = {"n_startup_trials": 6}
+    direction_trials = 18  # each suggestion fits a GP (PyTorch): ~1 s here
+    sequence_trials = 10
 
 
 class TestCmaEs(StrategyContract):
@@ -58,6 +60,7 @@ class TestNSGA2(StrategyContract):
 class TestBayesOpt(VectorStrategyContract):
     strategy_name = "bayes-opt"
     direction_trials = 18  # each suggestion optimises a GP acquisition: ~1 s here
+    sequence_trials = 10
 
 
 @pytest.mark.parametrize("acquisition", ["ei", "poi"])
@@ -81,6 +84,8 @@ def test_bayes_opt_acquisitions_propose_valid_points(tmp_path: Path, acquisition
 
 class TestSkoptGP(VectorStrategyContract):
     strategy_name = "skopt-gp"
+    direction_trials = 18  # each suggestion fits a GP and optimises its acquisition
+    sequence_trials = 12
 
 
 class TestSkoptForest(VectorStrategyContract):

@@ -76,6 +76,7 @@ class StrategyContract:
     guided: ClassVar[bool] = True  # should results steer later suggestions?
     options: ClassVar[dict[str, Any]] = {}
     direction_trials: ClassVar[int] = 30  # trials in the direction test (fewer if slow)
+    sequence_trials: ClassVar[int] = 15  # trials in the same-seed test (fewer if slow)
 
     # ------------------------------------------------------------------ helpers
 
@@ -144,8 +145,8 @@ class StrategyContract:
         assert all(t.state == "COMPLETE" for t in stored)
 
     def test_same_seed_same_sequence(self, tmp_path: Path) -> None:
-        a = self.run(self.make(self.open(tmp_path / "a"), seed=7), 15)
-        b = self.run(self.make(self.open(tmp_path / "b"), seed=7), 15)
+        a = self.run(self.make(self.open(tmp_path / "a"), seed=7), self.sequence_trials)
+        b = self.run(self.make(self.open(tmp_path / "b"), seed=7), self.sequence_trials)
         assert [r.params for r, _ in a] == [r.params for r, _ in b]
 
     def test_other_seed_other_sequence(self, tmp_path: Path) -> None:
