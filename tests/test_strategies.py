@@ -41,6 +41,7 @@ class TestGP(StrategyContract):
     options: ClassVar[dict[str, Any]] = {"n_startup_trials": 6}
     direction_trials = 18  # each suggestion fits a GP (PyTorch): ~1 s here
     sequence_trials = 10
+    valid_points_trials = 14
 
 
 class TestCmaEs(StrategyContract):
@@ -61,6 +62,7 @@ class TestBayesOpt(VectorStrategyContract):
     strategy_name = "bayes-opt"
     direction_trials = 18  # each suggestion optimises a GP acquisition: ~1 s here
     sequence_trials = 10
+    valid_points_trials = 14
 
 
 @pytest.mark.parametrize("acquisition", ["ei", "poi"])
@@ -86,6 +88,7 @@ class TestSkoptGP(VectorStrategyContract):
     strategy_name = "skopt-gp"
     direction_trials = 18  # each suggestion fits a GP and optimises its acquisition
     sequence_trials = 12
+    valid_points_trials = 14
 
 
 class TestSkoptForest(VectorStrategyContract):

@@ -77,6 +77,7 @@ class StrategyContract:
     options: ClassVar[dict[str, Any]] = {}
     direction_trials: ClassVar[int] = 30  # trials in the direction test (fewer if slow)
     sequence_trials: ClassVar[int] = 15  # trials in the same-seed test (fewer if slow)
+    valid_points_trials: ClassVar[int] = 25  # trials in the valid-points test (fewer if slow)
 
     # ------------------------------------------------------------------ helpers
 
@@ -126,7 +127,7 @@ class StrategyContract:
     def test_suggestions_are_valid_points(self, tmp_path: Path) -> None:
         space = contract_space()
         strategy = self.make(self.open(tmp_path))
-        done = self.run(strategy, 25)
+        done = self.run(strategy, self.valid_points_trials)
         layers = set()
         optimizers = set()
         for number, (request, _) in enumerate(done):
