@@ -99,6 +99,9 @@ class DryRunPool:
     def kill(self) -> None:
         pass
 
+    def release(self) -> None:
+        self.kill()
+
 
 def run_sweep(config: Path, trials: int, storage: str | None, tracking: str) -> dict[str, Any]:
     """One dry-run sweep in this process; per-trial gaps by decile."""

@@ -12,7 +12,8 @@ from typing import Any
 from click.testing import CliRunner
 
 from hpo.cli import main
-from hpo.sweep.pool import RecyclingPool, StartedProcess, _single_process_pool
+from hpo.sweep.pool import RecyclingPool
+from hpo.sweep.processes import StartedProcess, single_process_pool
 
 _configured: list[str] = []
 
@@ -35,7 +36,7 @@ def _whoami() -> tuple[int, str | None, list[str]]:
 
 
 def test_the_pool_adopts_a_process_started_before_it_and_configures_it_first() -> None:
-    early = _single_process_pool(_initializer, ("early",))
+    early = single_process_pool(_initializer, ("early",))
     early_pid = early.submit(_spawned).result(timeout=60)  # spawned ahead of the sweep
     pool = RecyclingPool(
         2,

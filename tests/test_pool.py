@@ -116,11 +116,36 @@ def test_a_stopped_pool_leaves_no_manager_thread_for_the_exit_hook() -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from hpo.sweep.pool import _stop
+    from hpo.sweep.processes import stop_pool
 
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     assert pool.submit(os.getpid).result(timeout=60) != os.getpid()
     manager = pool._executor_manager_thread
     assert manager is not None and manager.is_alive()
-    _stop(pool)
+    stop_pool(pool)
     assert not manager.is_alive()
+
+
+def test_a_finished_pool_hands_its_idle_process_to_the_next_one() -> None:
+    """`hpo compare` runs sweeps one after another on the same training processes: the next
+    pool adopts the process (its first task sets it up again) and counts its trials."""
+    from hpo.sweep.pool import EarlyStart
+
+    first = RecyclingPool(1, 5, _initializer, ("first",))
+    pid = first.submit(_whoami).result(timeout=60)[0]
+    kept = EarlyStart(threads=1)
+    kept.processes.extend(first.hand_over())
+    (handed,) = kept.processes
+    assert handed.used == 1
+    second = RecyclingPool(1, 5, _initializer, ("second",), started=kept.take())
+    try:
+        assert second.submit(_whoami).result(timeout=60)[0] == pid  # no new process
+        assert second.slots[0].used == 2  # recycling still counts every trial it ran
+    finally:
+        second.kill()
+    # a process due for recycling (or dead) is stopped, not handed on
+    worn = RecyclingPool(1, 1, _initializer, ("worn",))
+    worn.submit(_whoami).result(timeout=60)
+    processes = list(worn.slots[0].pool._processes.values())  # type: ignore[attr-defined]
+    assert worn.hand_over() == []
+    assert _all_ended(processes)

@@ -74,6 +74,9 @@ class FakePool:
     def kill(self) -> None:
         self.kills += 1
 
+    def release(self) -> None:
+        self.kill()
+
 
 class Recording(Strategy):
     """Random parameters from the ledger's own sampler; remembers what it was told."""

@@ -30,8 +30,10 @@ from hpo.config.experiment import Experiment
 from hpo.config.names import fit_name
 from hpo.errors import UserInputError
 from hpo.search import REGISTRY, strategy_class
+from hpo.sweep.pool import early_training_processes
 from hpo.sweep.preflight import Checked, check
 from hpo.sweep.setup import SweepOptions, run_sweep
+from hpo.sweep.threads import threads_per_process
 from hpo.tracking import schema
 from hpo.tracking.runs import Tracker
 from hpo.tracking.sweeps import SweepView
@@ -212,47 +214,59 @@ def compare(
     )
     results: list[StrategyRuns] = []
     status = "FAILED"
-    try:
-        for name in strategies:
-            budget = trials
-            size = sizes[name]
-            if size is not None:  # a finite search (a grid) runs in full: a fair competitor
-                budget = size
-                if notify:
-                    notify(f"{name}: the budget is the grid size ({budget} trials), not {trials}")
-            runs = StrategyRuns(name, budget)
-            for repeat in range(repeats):
-                exp = _for(pinned, name, budget, repeat)
-                study = fit_name(experiment.name, f"-compare-{stamp}-{name}-r{repeat}")
-                summary = run_sweep(
-                    check(exp, source=source),
-                    SweepOptions(study=study, tracking_uri=tracking_uri, storage=storage),
-                )
-                tracker.nest_under(summary.sweep_run_id, parent)
-                _collect(runs, tracker, experiment_id, summary, metric, maximize)
-                runs.studies.append(study)
-            results.append(runs)
-        comparison = _comparison(results, metric, maximize, target)
-        with tempfile.TemporaryDirectory() as tmp:
-            png = Path(tmp) / "comparison.png"
-            plot(results, metric, png)
-            import json
+    # one set of training processes for every sweep: TensorFlow starts once (the
+    # processes left at the end are stopped with this block)
+    threads = threads_per_process(pinned, 1)
+    with early_training_processes(pinned, 0, threads) as kept:
+        try:
+            for name in strategies:
+                budget = trials
+                size = sizes[name]
+                if size is not None:  # a finite search (a grid) runs in full: a fair competitor
+                    budget = size
+                    if notify:
+                        notify(
+                            f"{name}: the budget is the grid size ({budget} trials), not {trials}"
+                        )
+                runs = StrategyRuns(name, budget)
+                for repeat in range(repeats):
+                    exp = _for(pinned, name, budget, repeat)
+                    study = fit_name(experiment.name, f"-compare-{stamp}-{name}-r{repeat}")
+                    summary = run_sweep(
+                        check(exp, source=source),
+                        SweepOptions(
+                            study=study,
+                            tracking_uri=tracking_uri,
+                            storage=storage,
+                            early=kept,
+                            keep=kept,
+                        ),
+                    )
+                    tracker.nest_under(summary.sweep_run_id, parent)
+                    _collect(runs, tracker, experiment_id, summary, metric, maximize)
+                    runs.studies.append(study)
+                results.append(runs)
+            comparison = _comparison(results, metric, maximize, target)
+            with tempfile.TemporaryDirectory() as tmp:
+                png = Path(tmp) / "comparison.png"
+                plot(results, metric, png)
+                import json
 
-            tracker.log_summary(
-                parent,
-                metrics={
-                    f"best_{metric}_mean.{r['strategy']}": r["best_mean"]
-                    for r in comparison["strategies"]
-                    if r["best_mean"] is not None
-                },
-                files=[str(png)],
-                text={"comparison.json": json.dumps(comparison, indent=2, default=str)},
-            )
-        comparison["comparison_run_id"] = parent
-        status = "FINISHED"
-        return comparison
-    finally:
-        tracker.end_run(parent, status)
+                tracker.log_summary(
+                    parent,
+                    metrics={
+                        f"best_{metric}_mean.{r['strategy']}": r["best_mean"]
+                        for r in comparison["strategies"]
+                        if r["best_mean"] is not None
+                    },
+                    files=[str(png)],
+                    text={"comparison.json": json.dumps(comparison, indent=2, default=str)},
+                )
+            comparison["comparison_run_id"] = parent
+            status = "FINISHED"
+            return comparison
+        finally:
+            tracker.end_run(parent, status)
 
 
 def _search_size(checked: Checked) -> int | None:

@@ -49,6 +49,9 @@ class TrialPool(Protocol):
     def kill(self) -> None:
         """Stop every training process at once."""
 
+    def release(self) -> None:
+        """The sweep is over: stop the processes, or hand them to the next sweep."""
+
 
 class _Intake:
     """Whether to start another trial, and which: a free worker, budget left (the trials of
@@ -335,5 +338,5 @@ class Sweep:
                 raise
             # stopping for another reason already: that reason is the one reported
         finally:
-            self.pool.kill()  # nothing left to run; a graceful TensorFlow exit costs ~3 s
+            self.pool.release()  # nothing left to run; a graceful TensorFlow exit costs ~3 s
         return summary

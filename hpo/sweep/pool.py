@@ -16,12 +16,7 @@ spare while the old process is retired. The worker-process side is hpo/trial/wor
 from __future__ import annotations
 
 import functools
-import multiprocessing
-import multiprocessing.util
-import os
-import signal
 import statistics
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -33,88 +28,25 @@ from typing import Any, Protocol
 from hpo.config.experiment import Experiment
 from hpo.data.dataset import Dataset
 from hpo.models import shipped_builder
+from hpo.sweep.processes import (
+    StartedProcess,
+    healthy,
+    sigint_ignored_by_children,
+    single_process_pool,
+    stop_pool,
+)
 from hpo.sweep.threads import threads_per_process
 from hpo.trial.task import LedgerRef, TrialResult, TrialTask
 from hpo.trial.worker import configure, init_worker, run_task, warm_up
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Terminate a pool's processes at once (a graceful TensorFlow exit costs ~3 s of CPU),
-    then release the pool."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=5)
-        if process.is_alive():
-            process.kill()
-    manager = getattr(pool, "_executor_manager_thread", None)
-    pool.shutdown(wait=False, cancel_futures=True)
-    # Python 3.11's exit hook wakes every live manager thread through a pipe the thread
-    # closes as it ends: if it is still ending then, the hook dies on a closed pipe with a
-    # traceback on stderr (seen after a refused `hpo run`). Its processes are gone, so the
-    # thread ends at once; waiting for it here keeps the exit quiet.
-    if manager is not None:
-        manager.join(timeout=5)
-
-
-@contextmanager
-def _sigint_ignored_by_children() -> Iterator[None]:
-    """Processes spawned in this block ignore SIGINT from birth. A terminal's Ctrl-C goes
-    to the whole process group: a child still importing (before `init_worker` ignores it)
-    would die with a KeyboardInterrupt traceback on the user's stderr. An ignored signal is
-    the one disposition a child keeps across exec, so the parent ignores SIGINT for the
-    fork and exec only (not while it pickles the task for the child, which can wait for the
-    child to start): a Ctrl-C in those milliseconds is lost, not half-handled."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    spawn = multiprocessing.util.spawnv_passfds
-
-    def spawn_ignoring_sigint(path: bytes, args: Sequence[Any], passfds: Sequence[int]) -> int:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            return int(spawn(path, args, passfds))
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    multiprocessing.util.spawnv_passfds = spawn_ignoring_sigint
-    try:
-        yield
-    finally:
-        multiprocessing.util.spawnv_passfds = spawn
-
 
 # a process's first task, run before any trial: (function, arguments)
 ReadyTask = tuple[Callable[..., int], tuple[Any, ...]]
 
 
-@dataclass(frozen=True)
-class StartedProcess:
-    """A training process spawned ahead of its pool (`since`: when, for its start-up time)."""
-
-    pool: ProcessPoolExecutor
-    since: float
-
-
-def _single_process_pool(
-    initializer: Callable[..., None], initargs: tuple[Any, ...]
-) -> ProcessPoolExecutor:
-    # children inherit the environment at spawn; set here, TensorFlow's C++ logs stay quiet
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=initializer,
-        initargs=initargs,
-    )
-
-
 def _spawn(threads: int, device_env: dict[str, str] | None) -> StartedProcess:
-    pool = _single_process_pool(init_worker, (threads, device_env))
+    pool = single_process_pool(init_worker, (threads, device_env))
     since = time.monotonic()
-    with _sigint_ignored_by_children():
+    with sigint_ignored_by_children():
         pool.submit(warm_up)  # the process is spawned (and imports TensorFlow) now
     return StartedProcess(pool, since)
 
@@ -152,7 +84,7 @@ def early_training_processes(
         yield early
     finally:
         for started in early.take():
-            _stop(started.pool)
+            stop_pool(started.pool)
 
 
 class _TasksLeft(Protocol):
@@ -186,7 +118,7 @@ class _Slot:
         self.pool, self.ready = self._warm(first)
         self.spare: ProcessPoolExecutor | None = None
         self.spare_ready: Future[int] | None = None  # the spare's pid once it is initialized
-        self.used = 0  # tasks given to the current process
+        self.used = first.used if first else 0  # tasks given to the current process
         self._futures: list[Future[Any]] = []
         self._draining: list[ProcessPoolExecutor] = []  # retired with tasks still queued
 
@@ -198,7 +130,7 @@ class _Slot:
         since = time.monotonic() if started is None else started.since
         pool = self._start() if started is None else started.pool
         function, args = self._ready_task
-        with _sigint_ignored_by_children():
+        with sigint_ignored_by_children():
             ready = pool.submit(function, *args)  # a new pool's process is spawned here
         ready.add_done_callback(self._timer(since, self._started))
         return pool, ready
@@ -258,7 +190,7 @@ class _Slot:
 
     def _retire(self, pool: ProcessPoolExecutor, idle: bool) -> None:
         if idle:
-            _stop(pool)
+            stop_pool(pool)
         else:  # tasks still queued on it: they finish, then its process exits
             pool.shutdown(wait=False)
             self._draining.append(pool)
@@ -269,9 +201,23 @@ class _Slot:
 
     def kill(self) -> None:
         for pool in self.pools():
-            _stop(pool)
+            stop_pool(pool)
         self.spare = self.spare_ready = None
         self._draining = []
+
+    def hand_over(self) -> StartedProcess | None:
+        """The current process, when it is idle, healthy and not due for recycling, for
+        the next sweep to adopt; everything else of the slot (spare, draining) stops."""
+        keep = None
+        ready = self.ready.done() and self.ready.exception() is None
+        if ready and self.busy == 0 and self.used < self.recycle_after and healthy(self.pool):
+            keep = StartedProcess(self.pool, time.monotonic(), self.used)
+        for pool in self.pools():
+            if keep is None or pool is not keep.pool:
+                stop_pool(pool)
+        self.spare = self.spare_ready = None
+        self._draining = []
+        return keep
 
 
 class RecyclingPool:
@@ -306,7 +252,7 @@ class RecyclingPool:
 
     def _new_pool(self, slot: int = 0) -> ProcessPoolExecutor:
         extra = self._slot_initargs[slot] if slot < len(self._slot_initargs) else ()
-        return _single_process_pool(self._initializer, (*self._initargs, *extra))
+        return single_process_pool(self._initializer, (*self._initargs, *extra))
 
     def _new_slots(self) -> list[_Slot]:
         started, self._started = self._started, []  # adopted once; a restart starts anew
@@ -335,6 +281,12 @@ class RecyclingPool:
         for slot in self.slots:
             slot.kill()
 
+    def hand_over(self) -> list[StartedProcess]:
+        """Each slot's reusable process (`_Slot.hand_over`); the rest is stopped. The pool
+        is empty afterwards (a later `kill()` stops nothing that was handed on)."""
+        slots, self.slots = self.slots, []
+        return [kept for slot in slots if (kept := slot.hand_over()) is not None]
+
 
 class TrialExecutor:
     """The sweep's training processes: `workers` of them, recycled every `recycle_after`
@@ -351,8 +303,10 @@ class TrialExecutor:
         threads: int | None = None,
         early: EarlyStart | None = None,
         device_envs: Sequence[dict[str, str]] = (),
+        keep: EarlyStart | None = None,
     ):
         self.workers = workers
+        self._keep = keep  # where `release()` hands the processes on (None: they stop)
         threads = early.threads if early else threads or threads_per_process(experiment, workers)
         # the processes start TensorFlow now (or did already), while MLflow is being set up
         self._pool = RecyclingPool(
@@ -386,3 +340,13 @@ class TrialExecutor:
     def kill(self) -> None:
         """Stop at once: terminate every training process (spares too), release the pools."""
         self._pool.kill()
+
+    def release(self) -> None:
+        """The sweep is over. With `keep`, the idle, healthy training processes go to the
+        next sweep (`hpo compare` runs its sweeps one after another: TensorFlow starts
+        once, not once per sweep; the next sweep's first task, `configure`, sets them up
+        for it) and the rest stops; without, everything stops at once."""
+        if self._keep is None:
+            self.kill()
+        else:
+            self._keep.processes.extend(self._pool.hand_over())

@@ -68,6 +68,9 @@ class SweepOptions:
     allow_strategy_change: bool = False
     # training processes started before the sweep was set up (`early_training_processes`)
     early: EarlyStart | None = None
+    # where a sweep that ends normally leaves its training processes for the next one
+    # (`hpo compare`); None: they stop with the sweep
+    keep: EarlyStart | None = None
     # `--devices` (hpo/sweep/devices.py) and training processes per device
     devices: str = "auto"
     trials_per_device: int = 1
@@ -128,6 +131,7 @@ def open_sweep(
             LedgerRef(options.storage, options.study),
             threads=options.threads,
             early=options.early,
+            keep=options.keep,
             device_envs=device_envs(options.devices, options.workers, options.trials_per_device),
         )
         try:
@@ -169,7 +173,7 @@ def open_sweep(
                 tracking.close("FAILED")  # unless the loop ended the sweep run itself
             raise
         finally:
-            pool.kill()
+            pool.kill()  # what the sweep handed on (`options.keep`) is no longer its own
             if tracking is not None:
                 tracking.tidy()
 
