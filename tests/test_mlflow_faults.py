@@ -23,23 +23,6 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-TRIAL_RUNS_WITH_PARAMS = (
-    "SELECT count(DISTINCT runs.run_uuid) FROM runs "
-    "JOIN tags ON tags.run_uuid = runs.run_uuid AND tags.key = 'hpo.kind' "
-    "AND tags.value = 'trial' JOIN params ON params.run_uuid = runs.run_uuid"
-)
-
-
-def _count(db: Path, sql: str) -> int:
-    """Read-only plain SQL: an MlflowClient here would race the CLI's schema creation."""
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute(sql).fetchone()[0])
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
-
 
 def _hpo(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -58,6 +41,10 @@ def _ledger_states(study: str) -> dict[int, str]:
     return {t.number: t.state for t in Ledger.open(None, study, ["maximize"]).trials()}
 
 
+def _run_id_recorded(journal: Path) -> bool:
+    return journal.exists() and '"hpo.run_id"' in journal.read_text(encoding="utf-8")
+
+
 def _mlflow_runs(workdir: Path) -> tuple[MlflowClient, list]:
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
@@ -71,7 +58,11 @@ def test_mlflow_locked_mid_sweep_loses_nothing_and_the_resume_makes_both_stores_
     sweep = _hpo("run", str(path), "--study", "s", "--db-patience", "1", "--json", cwd=workdir)
     db = workdir / "mlflow.db"
     deadline = time.monotonic() + 180
-    while _count(db, TRIAL_RUNS_WITH_PARAMS) < 1:  # trial 0's run is open: it trains now
+    journal = workdir / "hpo-ledger.journal"
+    # the ledger holds trial 0's run id once the run's start (create + params) returned: it
+    # trains now. (Its params in mlflow.db came too early: MLflow's log_batch still reads
+    # after committing them, and a lock taken then failed the start, not the trial's end.)
+    while not _run_id_recorded(journal):
         assert sweep.poll() is None, sweep.communicate()
         assert time.monotonic() < deadline, "trial 0 never started"
         time.sleep(0.05)

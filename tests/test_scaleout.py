@@ -353,6 +353,29 @@ def test_a_new_worker_resumes_after_the_only_one_died(databases, mlflow_server, 
     assert secret not in text and "someone:***@" in text
 
 
+@pytest.mark.slow
+def test_the_last_worker_ends_a_run_a_dead_one_left_running(databases, mlflow_server, tmp_path):
+    """A worker killed after the ledger took its trial's end, before MLflow did, leaves the
+    trial COMPLETE and its run RUNNING; the last worker to finish the sweep ends that run as
+    the ledger says (made here by setting a finished run back to RUNNING)."""
+    from mlflow import MlflowClient
+
+    config = _config(tmp_path, **{"budget.trials": 1})
+    _finish(_worker(config, "orphan", databases, mlflow_server))
+    client = MlflowClient(mlflow_server)
+    (run,) = _of_study(_runs(mlflow_server)[1], "orphan")
+    client.update_run(run.info.run_id, "RUNNING")
+    assert (
+        _finish(_worker(config, "orphan", databases, mlflow_server, "--trials", "2"))["states"][
+            "COMPLETE"
+        ]
+        == 2
+    )
+    ended = client.get_run(run.info.run_id)
+    assert ended.info.status == "FINISHED"
+    assert ended.data.metrics["f1"] == pytest.approx(run.data.metrics["f1"])  # the ledger's
+
+
 # --------------------------------------------------------------------------- database outages
 
 

@@ -168,6 +168,9 @@ class MlflowListener(SweepListener):
             return
         summary, best = end.summary, end.summary.best
         try:
+            if self.ledger.heartbeats:  # the last worker out: runs a dead one left RUNNING
+                trials = {t.number: t for t in self.ledger.trials()}
+                self.trial_runs.end_left_running(trials, self.pending)
             self.tracker.end_sweep(
                 self.sweep_run_id,
                 end.status,

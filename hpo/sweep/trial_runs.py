@@ -100,12 +100,18 @@ class TrialRuns:
             )
             return
         if resumed:  # one orchestrator per study: every RUNNING run was left behind
-            running = self.tracker.running_trial_runs(self.experiment_id, self.sweep_run_id)
-            for run_id, number in running.items():
-                known = trials.get(number) if number is not None else None
-                model = pending.model_dir(number) if number is not None else None
-                self.log(_as_ledger_says(known, number, run_id, model))
+            self.end_left_running(trials, pending)
         pending.tidy()
+
+    def end_left_running(self, trials: Mapping[int, LedgerTrial], pending: PendingFolder) -> None:
+        """End every trial run of the sweep still RUNNING as its ledger trial ended. Only
+        when nobody else trains in the sweep: each such run was left by a dead orchestrator
+        (killed after the ledger took its trial's end, before MLflow did)."""
+        running = self.tracker.running_trial_runs(self.experiment_id, self.sweep_run_id)
+        for run_id, number in running.items():
+            known = trials.get(number) if number is not None else None
+            model = pending.model_dir(number) if number is not None else None
+            self.log(_as_ledger_says(known, number, run_id, model))
 
 
 def _same_run(kept: str | None, ledger: str | None) -> bool:
