@@ -68,8 +68,8 @@ class SweepOptions:
     allow_strategy_change: bool = False
     # training processes started before the sweep was set up (`early_training_processes`)
     early: EarlyStart | None = None
-    # where a sweep that ends normally leaves its training processes for the next one
-    # (`hpo compare`); None: they stop with the sweep
+    # where a sweep leaves its idle, healthy training processes when its loop ends (`hpo
+    # compare`); None: they stop with the sweep
     keep: EarlyStart | None = None
     # `--devices` (hpo/sweep/devices.py) and training processes per device
     devices: str = "auto"

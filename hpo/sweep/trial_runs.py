@@ -106,7 +106,9 @@ class TrialRuns:
     def end_left_running(self, trials: Mapping[int, LedgerTrial], pending: PendingFolder) -> None:
         """End every trial run of the sweep still RUNNING as its ledger trial ended. Only
         when nobody else trains in the sweep: each such run was left by a dead orchestrator
-        (killed after the ledger took its trial's end, before MLflow did)."""
+        (killed after the ledger took its trial's end, before MLflow did). A live worker
+        still logging a trial it just finished may meet its run ended here first; it then
+        logs the same end over it (MLflow takes writes to a finished run)."""
         running = self.tracker.running_trial_runs(self.experiment_id, self.sweep_run_id)
         for run_id, number in running.items():
             known = trials.get(number) if number is not None else None
