@@ -67,14 +67,18 @@ class SweepDir:
 
 
 def sweep_dir(tmp_path_factory: Any, name: str) -> Iterator[SweepDir]:
-    """A module's scratch folder; the process-wide MLflow URIs the in-process commands set
-    are reset afterwards so later test modules see the default again."""
+    """A module's scratch folder, set as MLflow's process-wide URI as a user loading models
+    with `mlflow.pyfunc.load_model("models:/...")` would (hpo itself never changes it); reset
+    afterwards so later test modules see the default again."""
     import mlflow
 
     path = tmp_path_factory.mktemp(name)
     saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    folder = SweepDir(path)
+    mlflow.set_tracking_uri(folder.uri)
+    mlflow.set_registry_uri(folder.uri)
     try:
-        yield SweepDir(path)
+        yield folder
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)

@@ -368,16 +368,26 @@ def test_the_docs_examples_ran(sweeps: Sweeps) -> None:
 
 @pytest.mark.slow
 def test_promote_and_load_model_of_an_in_memory_sweep(sweeps: Sweeps) -> None:
-    """Promotion rebuilds the test rows of a DataFrame sweep (its npz snapshot)."""
-    promoted = hpo.promote("api-frame", model_name="frame", tracking_uri=sweeps.uri)
-    assert promoted["model_uri"] == "models:/frame@champion" and promoted["moved"]
-    assert 0 <= promoted["test_metrics"]["test_f1"] <= 1
+    """Promotion rebuilds the test rows of a DataFrame sweep (its npz snapshot); the
+    notebook's own MLflow URIs stay where the user set them."""
+    import mlflow
 
-    model = hpo.load_model("models:/frame@champion", tracking_uri=sweeps.uri)
-    rows = sweeps.frame.drop(columns="label").to_numpy(np.float32)[:5]
-    assert model.predict(rows, verbose=0).shape == (5, 10)
-    best = hpo.load_model("api-frame", tracking_uri=sweeps.uri)
-    assert best.count_params() == model.count_params()
+    users_own = f"sqlite:///{sweeps.folder / 'notebook-runs.db'}"
+    mlflow.set_tracking_uri(users_own)
+    try:
+        promoted = hpo.promote("api-frame", model_name="frame", tracking_uri=sweeps.uri)
+        assert promoted["model_uri"] == "models:/frame@champion" and promoted["moved"]
+        assert 0 <= promoted["test_metrics"]["test_f1"] <= 1
+
+        model = hpo.load_model("models:/frame@champion", tracking_uri=sweeps.uri)
+        rows = sweeps.frame.drop(columns="label").to_numpy(np.float32)[:5]
+        assert model.predict(rows, verbose=0).shape == (5, 10)
+        best = hpo.load_model("api-frame", tracking_uri=sweeps.uri)
+        assert best.count_params() == model.count_params()
+        assert mlflow.get_tracking_uri() == users_own
+        assert mlflow.get_registry_uri() == users_own
+    finally:
+        mlflow.set_tracking_uri(None)
 
 
 @pytest.mark.slow

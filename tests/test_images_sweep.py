@@ -68,7 +68,6 @@ def raw_pixels(sweep: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     folder: SweepDir = sweep["dir"]
-    mlflow.set_tracking_uri(folder.uri)
     config = DataConfig(source="image_folder", path=str(sweep["images"]), image_size=(16, 16))
     data = load_dataset(config, 3)
     pixels = np.asarray(data.x_val)  # decoded, never rescaled: what a user's images hold

@@ -37,7 +37,6 @@ def raw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         summary = folder.run_sweep("r", **CONFIG)
         import mlflow.keras
 
-        mlflow.set_tracking_uri(folder.uri)  # reset by sweep_dir afterwards
         from hpo.config.experiment import Experiment
         from hpo.data.dataset import load_dataset
 

@@ -119,16 +119,21 @@ def require_keras(mlmodel: Mapping[str, Any], uri: str) -> None:
         )
 
 
-def checked_copy(uri: str, tracking_uri: str, *, trust_model: bool) -> tuple[Path, dict[str, Any]]:
-    """A local copy of the model whose MLmodel passed the check, and that MLmodel. Downloads
-    are removed when the process exits (a trusted model may read its files after loading)."""
-    local = _local_copy(uri, tracking_uri)
+def checked_copy(
+    uri: str, tracking_uri: str, *, trust_model: bool, source: str | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """A local copy of the model whose MLmodel passed the check, and that MLmodel. `source`
+    is where its files are when `uri` names them indirectly (a registered version's storage
+    location). Downloads are removed when the process exits (a trusted model may read its
+    files after loading)."""
+    local = _local_copy(source or uri, tracking_uri, uri)
     return local, check_model_folder(local, uri, trust_model=trust_model)
 
 
-def _local_copy(uri: str, tracking_uri: str) -> Path:
-    if not uri.startswith(("models:/", "runs:/")):
-        return Path(uri.removeprefix("file://"))  # a local folder: nothing to copy
+def _local_copy(source: str, tracking_uri: str, uri: str) -> Path:
+    scheme = source.split(":", 1)[0] if ":/" in source else ""
+    if scheme in ("", "file"):
+        return Path(source.removeprefix("file://"))  # a local folder: nothing to copy
     import atexit
     import shutil
     import tempfile
@@ -140,7 +145,7 @@ def _local_copy(uri: str, tracking_uri: str) -> Path:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     try:
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, dst_path=folder, tracking_uri=tracking_uri, registry_uri=tracking_uri
+            artifact_uri=source, dst_path=folder, tracking_uri=tracking_uri
         )
     except (MlflowException, OSError) as err:
         raise UserInputError(f"cannot download the model: {first_line(err)}", field=uri) from None

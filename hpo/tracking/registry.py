@@ -77,12 +77,9 @@ class Registry(RunReads, RunUpdates):
     """Registry reads and writes on one tracking URI (also the registry URI: one database)."""
 
     def __init__(self, tracking_uri: str | None):
-        import mlflow
-
+        # MLflow's global URIs stay the caller's (a notebook's own runs must not move to
+        # hpo's store): downloads name their URIs and loaders read the local copy
         self.uri = existing_tracking_uri(tracking_uri)
-        # the fluent loaders (pyfunc, keras, artifacts) read the global URIs
-        mlflow.set_tracking_uri(with_driver(self.uri))
-        mlflow.set_registry_uri(with_driver(self.uri))
         super().__init__(mlflow_client(self.uri))
 
     # ------------------------------------------------------------------ resolving URIs
@@ -164,7 +161,14 @@ class Registry(RunReads, RunUpdates):
 
     def checked_copy(self, uri: str, *, trust_model: bool = False) -> tuple[Path, dict[str, Any]]:
         """The local copy of the model that passed the safety check, and its MLmodel."""
-        return checked_copy(uri, with_driver(self.uri), trust_model=trust_model)
+        source = None
+        if uri.startswith("models:/"):
+            # MLflow resolves `models:/` against its global registry URI whatever URI a
+            # download names: hpo finds the version in its own store and fetches its files
+            ref = self._resolve_registered(uri)
+            assert ref.name is not None and ref.version is not None
+            source = self.client.get_model_version_download_uri(ref.name, ref.version)
+        return checked_copy(uri, with_driver(self.uri), trust_model=trust_model, source=source)
 
     def load_keras(self, uri: str, *, trust_model: bool = False) -> Any:
         """The Keras model itself (export and evaluation need layers, not a pyfunc), loaded
