@@ -6,7 +6,8 @@ with the trials it is fitted on (Optuna's defaults, 3 parameters, 2 busy cores: 
 trials, 16 s at 500, 34 s at 1,000, with importances within ~0.07 of each other). Past
 `PICTURE_TRIALS`, the pictures draw the best `BEST_KEPT` trials (where the user looks) and a
 seeded random sample of the rest (the shape of the search); past `IMPORTANCE_TRIALS`, the
-importances are fitted on a seeded uniform sample (the search, not its best corner). The
+importances are fitted on a seeded uniform sample (the search, not its best corner), with a
+smaller forest past `axes.FEW_TRIALS` (16 trees: 2.1 s instead of 7.7 s on 300 trials). The
 captions say so.
 """
 

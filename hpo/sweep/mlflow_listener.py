@@ -222,17 +222,25 @@ class MlflowListener(SweepListener):
     def _give_up(self, end: SweepEnd) -> None:
         """The ledger database is lost: tell MLflow what it can be told, quickly. If its
         server shares the lost database, the next worker to start ends the runs instead."""
-        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # no minutes of retries now
-        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
-        with suppress(Exception):
-            for number in end.lost:
-                run_id = self._runs.pop(number, None)
-                if run_id is not None:
-                    self.tracker.finish_trial(
-                        run_id, "FAIL", metrics={}, history={}, error=end.error, killed=True
-                    )
-            self.tracker.end_sweep(self.sweep_run_id, "FAILED")
-            self._ended = True
+        quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+        saved = {name: os.environ.get(name) for name in quick}
+        os.environ.update(quick)  # no minutes of retries now (restored: an API caller's env)
+        try:
+            with suppress(Exception):
+                for number in end.lost:
+                    run_id = self._runs.pop(number, None)
+                    if run_id is not None:
+                        self.tracker.finish_trial(
+                            run_id, "FAIL", metrics={}, history={}, error=end.error, killed=True
+                        )
+                self.tracker.end_sweep(self.sweep_run_id, "FAILED")
+                self._ended = True
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _join_sweep(

@@ -27,7 +27,7 @@ from hpo.tracking.reads import (
     trial_run_id,
 )
 from hpo.tracking.retry import READ_BACKOFF, RetryingClient, retrying_of
-from hpo.tracking.store import ARTIFACT_ROOT, now_ms
+from hpo.tracking.store import ARTIFACT_ROOT, now_ms, refresh_query_statistics
 
 
 class RunUpdates:
@@ -184,6 +184,7 @@ class Tracker(RunReads, RunUpdates):
         if metrics or run_tags:
             self.client.log_batch(run_id, metrics=metrics, tags=run_tags)
         self.client.set_terminated(run_id, status)
+        refresh_query_statistics(self.uri)  # the store grew: the reads that follow need them
 
     # ------------------------------------------------------------------ trials
 

@@ -23,7 +23,7 @@ from hpo.errors import UserInputError
 from hpo.tracking import schema
 from hpo.tracking.reads import RunReads, SweepInfo, TrialRecord
 from hpo.tracking.runs import Tracker
-from hpo.tracking.store import existing_tracking_uri
+from hpo.tracking.store import existing_tracking_uri, refresh_query_statistics
 from hpo.urls import mask_url
 
 
@@ -138,6 +138,7 @@ class SweepView:
 
 def open_sweep(experiment: str, study: str | None, tracking_uri: str | None) -> SweepView:
     uri = existing_tracking_uri(tracking_uri)
+    refresh_query_statistics(uri)  # a sweep killed before its end left none (~10 ms)
     tracker = Tracker(uri)
     experiment_id = tracker.experiment_id(experiment, create=False)
     if experiment_id is None:
