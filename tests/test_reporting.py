@@ -250,3 +250,24 @@ def test_no_report_flag_and_config_switch(cli, write_config, workdir):
     off = write_config(**{"tracking.report": False}, name="off.yaml")
     assert load_experiment(off).tracking.report is False
     assert load_experiment(config).tracking.report is True
+
+
+def test_a_history_of_thousands_of_trials_is_a_density_not_dots(tmp_path: Path) -> None:
+    """10,000 dots are one blue blob: past DENSE_TRIALS the history counts trials per cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection, PolyCollection
+
+    rng = np.random.default_rng(0)
+    for n, drawn in ((50, PathCollection), (plots.DENSE_TRIALS + 1, PolyCollection)):
+        values = [float(v) for v in rng.uniform(0.8, 0.95, n)]
+        fig, ax = plt.subplots()
+        plots.draw_history(ax, list(range(n)), values, "maximize", "f1", "trial")
+        assert [type(c) for c in ax.collections] == [drawn]
+        assert ax.get_lines()[0].get_label() == "best so far"
+        plt.close(fig)
+    values = [float(v) for v in rng.uniform(0.8, 0.95, 3000)]
+    path = plots.plot_trial_history(tmp_path / "h.png", list(range(3000)), values, "maximize", "f1")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -20,11 +20,15 @@ from typing import Any
 import numpy as np
 
 from hpo.reporting.axes import Axis, build_axes, param_importances, trials_study
+from hpo.reporting.sample import PICTURE_TRIALS
 
 DPI = 100
 # Optuna sizes its figures from rcParams; these keep labels readable at DPI
 _STYLE = {"figure.figsize": (8.0, 4.8), "font.size": 10.0, "axes.titlesize": 12.0}
 SLICES_PER_ROW = 4
+# past this many scored trials a history draws a density, not dots (the sampled pictures'
+# bound: reporting/sample.py)
+DENSE_TRIALS = PICTURE_TRIALS
 
 
 def _plt() -> Any:
@@ -101,7 +105,11 @@ def plot_trial_history(
     records: Sequence[Any] = (),
 ) -> Path:
     """Optuna's optimisation history: every trial's objective and the best so far; under
-    cross-validation (`<metric>_std` logged) each trial's fold spread as an error bar."""
+    cross-validation (`<metric>_std` logged) each trial's fold spread as an error bar. Past
+    `DENSE_TRIALS` scored trials, hpo's own history (a density of the trials, the best so
+    far): Optuna's would draw 10,000 overlapping dots and error bars."""
+    if sum(v is not None for v in values) > DENSE_TRIALS:
+        return plot_history(path, trial_numbers, values, direction, metric, "trial")
     study = trials_study([], values, direction, trial_numbers)
     with _optuna_style() as optuna_plots:
         ax = optuna_plots.plot_optimization_history(study, target_name=metric)
@@ -122,11 +130,29 @@ def plot_history(
     xlabel: str,
 ) -> Path:
     """The objective and the best so far against any x, such as wall time (Optuna's history
-    is by trial number only)."""
+    is by trial number only); past `DENSE_TRIALS` trials, how many fell in each cell (a
+    log-scaled hexagonal density) instead of one dot each."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=_STYLE["figure.figsize"])
+    draw_history(ax, xs, values, direction, metric, xlabel)
+    return _save(fig, path)
+
+
+def draw_history(
+    ax: Any,
+    xs: Sequence[float],
+    values: Sequence[float | None],
+    direction: str,
+    metric: str,
+    xlabel: str,
+) -> None:
+    """`plot_history`'s drawing, on the given Axes."""
     points = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
-    if points:
+    if len(points) > DENSE_TRIALS:
+        x_all, y_all = zip(*points, strict=True)
+        cells = ax.hexbin(x_all, y_all, gridsize=(60, 30), bins="log", mincnt=1, cmap="Blues")
+        ax.figure.colorbar(cells, ax=ax, label="trials per cell")
+    elif points:
         ax.scatter(*zip(*points, strict=True), s=18, color="#4c72b0", label="trial", zorder=3)
     running = [
         (x, b) for x, b in zip(xs, best_so_far(values, direction), strict=True) if b is not None
@@ -138,7 +164,6 @@ def plot_history(
     ax.set_title(f"Optimisation history ({direction} {metric})")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
-    return _save(fig, path)
 
 
 # ---------------------------------------------------------------------- parameters
