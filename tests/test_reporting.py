@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from hpo.config.space import Param
-from hpo.reporting import html, plots
+from hpo.reporting import history, html, plots
 from hpo.reporting.rules import (
     Range,
     edge_of_range,
@@ -142,7 +142,7 @@ def test_importance_plots_and_pareto_from_plain_values(tmp_path: Path) -> None:
         ),
     ):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert plots.best_so_far([0.2, None, 0.1, 0.5], "maximize") == [0.2, 0.2, 0.2, 0.5]
+    assert history.best_so_far([0.2, None, 0.1, 0.5], "maximize") == [0.2, 0.2, 0.2, 0.5]
 
 
 def test_per_class_scores_from_a_confusion_matrix() -> None:
@@ -261,10 +261,10 @@ def test_a_history_of_thousands_of_trials_is_a_density_not_dots(tmp_path: Path) 
     from matplotlib.collections import PathCollection, PolyCollection
 
     rng = np.random.default_rng(0)
-    for n, drawn in ((50, PathCollection), (plots.DENSE_TRIALS + 1, PolyCollection)):
+    for n, drawn in ((50, PathCollection), (history.DENSE_TRIALS + 1, PolyCollection)):
         values = [float(v) for v in rng.uniform(0.8, 0.95, n)]
         fig, ax = plt.subplots()
-        plots.draw_history(ax, list(range(n)), values, "maximize", "f1", "trial")
+        history.draw_history(ax, list(range(n)), values, "maximize", "f1", "trial")
         assert [type(c) for c in ax.collections] == [drawn]
         assert ax.get_lines()[0].get_label() == "best so far"
         plt.close(fig)

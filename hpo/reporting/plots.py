@@ -20,15 +20,12 @@ from typing import Any
 import numpy as np
 
 from hpo.reporting.axes import Axis, build_axes, param_importances, trials_study
-from hpo.reporting.sample import PICTURE_TRIALS
+from hpo.reporting.history import DENSE_TRIALS, draw_history
 
 DPI = 100
 # Optuna sizes its figures from rcParams; these keep labels readable at DPI
 _STYLE = {"figure.figsize": (8.0, 4.8), "font.size": 10.0, "axes.titlesize": 12.0}
 SLICES_PER_ROW = 4
-# past this many scored trials a history draws a density, not dots (the sampled pictures'
-# bound: reporting/sample.py)
-DENSE_TRIALS = PICTURE_TRIALS
 
 
 def _plt() -> Any:
@@ -81,21 +78,6 @@ def _figure_of(drawn: Any) -> Any:
 # ---------------------------------------------------------------------- optimisation history
 
 
-def best_so_far(values: Sequence[float | None], direction: str) -> list[float | None]:
-    """Running best (None until the first scored trial)."""
-    out: list[float | None] = []
-    best: float | None = None
-    for value in values:
-        if (
-            value is not None
-            and math.isfinite(value)
-            and (best is None or (value > best if direction == "maximize" else value < best))
-        ):
-            best = value
-        out.append(best)
-    return out
-
-
 def plot_trial_history(
     path: Path,
     trial_numbers: Sequence[int],
@@ -136,34 +118,6 @@ def plot_history(
     fig, ax = plt.subplots(figsize=_STYLE["figure.figsize"])
     draw_history(ax, xs, values, direction, metric, xlabel)
     return _save(fig, path)
-
-
-def draw_history(
-    ax: Any,
-    xs: Sequence[float],
-    values: Sequence[float | None],
-    direction: str,
-    metric: str,
-    xlabel: str,
-) -> None:
-    """`plot_history`'s drawing, on the given Axes."""
-    points = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
-    if len(points) > DENSE_TRIALS:
-        x_all, y_all = zip(*points, strict=True)
-        cells = ax.hexbin(x_all, y_all, gridsize=(60, 30), bins="log", mincnt=1, cmap="Blues")
-        ax.figure.colorbar(cells, ax=ax, label="trials per cell")
-    elif points:
-        ax.scatter(*zip(*points, strict=True), s=18, color="#4c72b0", label="trial", zorder=3)
-    running = [
-        (x, b) for x, b in zip(xs, best_so_far(values, direction), strict=True) if b is not None
-    ]
-    if running:
-        ax.step(*zip(*running, strict=True), where="post", color="#dd8452", label="best so far")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(metric)
-    ax.set_title(f"Optimisation history ({direction} {metric})")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
 
 
 # ---------------------------------------------------------------------- parameters

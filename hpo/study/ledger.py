@@ -80,6 +80,7 @@ class LedgerTrial:
     interrupted: bool
     error: str | None = None
     retried: bool = False  # failed as stale and re-queued: the retry counts instead
+    completed_at: float | None = None  # when the ledger took its end (seconds since the epoch)
 
     @property
     def counts_toward_budget(self) -> bool:
@@ -101,6 +102,7 @@ class LedgerTrial:
             interrupted=bool(trial.user_attrs.get(INTERRUPTED_ATTR, False)),
             error=trial.user_attrs.get(ERROR_ATTR),
             retried=trial.number in retried,
+            completed_at=(trial.datetime_complete.timestamp() if trial.datetime_complete else None),
         )
 
 

@@ -14,7 +14,6 @@ the ledger says they ended, so the two stores agree again: a COMPLETE trial is n
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 
@@ -26,10 +25,10 @@ from hpo.sweep.pending import PendingFolder, PendingTrial
 from hpo.sweep.preflight import Checked
 from hpo.sweep.signals import StopSignals
 from hpo.sweep.summary import Standing
-from hpo.sweep.trial_runs import TrialRuns
+from hpo.sweep.trial_runs import LIVE_LOGGING_GRACE_S, TrialRuns
 from hpo.tracking import schema
 from hpo.tracking.datasets import split_inputs
-from hpo.tracking.retry import TrackingUnavailable, reason, retrying_of
+from hpo.tracking.retry import TrackingUnavailable, http_fails_fast, reason, retrying_of
 from hpo.tracking.runs import Tracker
 from hpo.trial.task import TrialResult
 from hpo.urls import mask_secrets, mask_url
@@ -170,7 +169,7 @@ class MlflowListener(SweepListener):
         try:
             if self.ledger.heartbeats:  # the last worker out: runs a dead one left RUNNING
                 trials = {t.number: t for t in self.ledger.trials()}
-                self.trial_runs.end_left_running(trials, self.pending)
+                self.trial_runs.end_left_running(trials, self.pending, grace_s=LIVE_LOGGING_GRACE_S)
             self.tracker.end_sweep(
                 self.sweep_run_id,
                 end.status,
@@ -222,25 +221,15 @@ class MlflowListener(SweepListener):
     def _give_up(self, end: SweepEnd) -> None:
         """The ledger database is lost: tell MLflow what it can be told, quickly. If its
         server shares the lost database, the next worker to start ends the runs instead."""
-        quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-        saved = {name: os.environ.get(name) for name in quick}
-        os.environ.update(quick)  # no minutes of retries now (restored: an API caller's env)
-        try:
-            with suppress(Exception):
-                for number in end.lost:
-                    run_id = self._runs.pop(number, None)
-                    if run_id is not None:
-                        self.tracker.finish_trial(
-                            run_id, "FAIL", metrics={}, history={}, error=end.error, killed=True
-                        )
-                self.tracker.end_sweep(self.sweep_run_id, "FAILED")
-                self._ended = True
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        with http_fails_fast(), suppress(Exception):  # no minutes of retries now
+            for number in end.lost:
+                run_id = self._runs.pop(number, None)
+                if run_id is not None:
+                    self.tracker.finish_trial(
+                        run_id, "FAIL", metrics={}, history={}, error=end.error, killed=True
+                    )
+            self.tracker.end_sweep(self.sweep_run_id, "FAILED")
+            self._ended = True
 
 
 def _join_sweep(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,9 @@ from hpo.tracking.datasets import SplitInputs, log_inputs
 from hpo.tracking.runs import Tracker
 
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and orchestrator ran it
+# how long a live worker may take from the ledger's end of a trial to MLflow's (its model's
+# upload): another worker ends such a run only once this has passed
+LIVE_LOGGING_GRACE_S = 30.0
 
 
 class TrialRuns:
@@ -103,13 +107,23 @@ class TrialRuns:
             self.end_left_running(trials, pending)
         pending.tidy()
 
-    def end_left_running(self, trials: Mapping[int, LedgerTrial], pending: PendingFolder) -> None:
+    def end_left_running(
+        self, trials: Mapping[int, LedgerTrial], pending: PendingFolder, *, grace_s: float = 0.0
+    ) -> None:
         """End every trial run of the sweep still RUNNING as its ledger trial ended. Only
         when nobody else trains in the sweep: each such run was left by a dead orchestrator
-        (killed after the ledger took its trial's end, before MLflow did). A live worker
-        still logging a trial it just finished may meet its run ended here first; it then
-        logs the same end over it (MLflow takes writes to a finished run)."""
+        (killed after the ledger took its trial's end, before MLflow did). With other
+        workers (`grace_s`), a run whose trial ended in the ledger less than `grace_s` ago
+        may be a live worker's, still uploading its model from the pending folder this one
+        shares: it is waited for, and ended here only if still RUNNING after that."""
         running = self.tracker.running_trial_runs(self.experiment_id, self.sweep_run_id)
+        ended = [
+            trials[n].completed_at or 0.0 for n in running.values() if n is not None and n in trials
+        ]
+        deadline = max(ended, default=0.0) + grace_s
+        while running and time.time() < deadline:
+            time.sleep(0.5)
+            running = self.tracker.running_trial_runs(self.experiment_id, self.sweep_run_id)
         for run_id, number in running.items():
             known = trials.get(number) if number is not None else None
             model = pending.model_dir(number) if number is not None else None

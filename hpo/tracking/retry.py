@@ -110,6 +110,23 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@contextmanager
+def http_fails_fast() -> Iterator[None]:
+    """MLflow's HTTP calls without retries and with a 5 s timeout inside (a lost store: say
+    what can be said, quickly); the environment is the caller's again after (an API user's)."""
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    saved = {name: os.environ.get(name) for name in quick}
+    os.environ.update(quick)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class RetryingClient:
     """An `MlflowClient` whose every public method retries transient errors.
 
