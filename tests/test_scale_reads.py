@@ -31,15 +31,20 @@ TRIALS = {
 }
 
 
+def _new_sweep(uri: str, experiment: str) -> tuple[Tracker, str, str]:
+    """A sweep run (study "s", maximize f1) in a new experiment: tracker, experiment, run."""
+    tracker = Tracker(uri)
+    exp_id = tracker.experiment_id(experiment)
+    assert exp_id is not None
+    tags = {schema.OBJECTIVE: "f1", schema.DIRECTION: "maximize"}
+    return tracker, exp_id, tracker.start_sweep(exp_id, "s", tags, "x: 1\n", None)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("reads")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    tracker = Tracker(uri)
-    exp_id = tracker.experiment_id("big")
-    assert exp_id is not None
-    tags = {schema.OBJECTIVE: "f1", schema.DIRECTION: "maximize"}
-    sweep = tracker.start_sweep(exp_id, "s", tags, "x: 1\n", None)
+    tracker, exp_id, sweep = _new_sweep(uri, "big")
     tracker.client.set_tag(sweep, schema.CONSTRAINTS, "precision >= 0.5")
     for number, (state, f1, precision, model) in TRIALS.items():
         run_id = tracker.start_trial(exp_id, sweep, number, {"units": 8 + number}, {})
@@ -142,11 +147,7 @@ def test_the_sqlite_store_gets_query_statistics_at_the_end_of_a_sweep_and_on_rea
 
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
-    tracker = Tracker(uri)
-    exp_id = tracker.experiment_id("stats")
-    assert exp_id is not None
-    tags = {schema.OBJECTIVE: "f1", schema.DIRECTION: "maximize"}
-    sweep = tracker.start_sweep(exp_id, "s", tags, "x: 1\n", None)
+    tracker, _, sweep = _new_sweep(uri, "stats")
 
     def analysed() -> bool:
         with sqlite3.connect(db) as con:
