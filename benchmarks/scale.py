@@ -2,8 +2,9 @@
 
 The orchestrator's own cost per trial (ledger, strategy, MLflow logging: the gap between two
 trials, training excluded) by trial-number decile, on the embedded default (journal ledger +
-SQLite MLflow) or on PostgreSQL (Optuna RDB) + a real `mlflow server --workers 2`. Goal: the
-last decile within 1.3x of the second.
+SQLite MLflow) or on PostgreSQL (Optuna RDB) + a real `mlflow server --workers 2` with
+`--workers` orchestrators (default 2, each its own process, as `hpo worker`) on one study.
+Goal: the last decile within 1.3x of the second.
 
 Trials are DRY RUNS: the real `hpo.sweep.setup.open_sweep` builds the real ledger, strategy
 and MLflow listener, but its pool of training processes is replaced by one that answers
@@ -18,7 +19,7 @@ sweep just built, each a fresh CLI process as a user runs it (goal at 10,000 tri
 
     python benchmarks/scale.py --trials 1000 [--backend embedded|postgres] [--reads]
     python benchmarks/scale.py --trials 10000 --backend embedded --reads    # the lead, quiet
-    python benchmarks/scale.py --trials 10000 --backend postgres
+    python benchmarks/scale.py --trials 10000 --backend postgres [--workers 2]
 
 Needs for postgres: PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth); it creates
 and drops its own databases and starts its own `mlflow server`.
@@ -103,8 +104,11 @@ class DryRunPool:
         self.kill()
 
 
-def run_sweep(config: Path, trials: int, storage: str | None, tracking: str) -> dict[str, Any]:
-    """One dry-run sweep in this process; per-trial gaps by decile."""
+def run_sweep(
+    config: Path, trials: int, storage: str | None, tracking: str, *, joined: bool = False
+) -> dict[str, Any]:
+    """One dry-run sweep in this process (`joined`: as one `hpo worker` of several on the
+    study); per-trial gaps by decile."""
     import hpo.sweep.setup as setup
     from hpo.config.experiment import load_experiment
     from hpo.sweep.preflight import check
@@ -118,7 +122,9 @@ def run_sweep(config: Path, trials: int, storage: str | None, tracking: str) -> 
     setup.TrialExecutor = make_pool  # type: ignore[assignment,misc]
     experiment = load_experiment(str(config)).with_overrides(**{"budget.trials": trials})
     checked = check(experiment, source=str(config))
-    options = setup.SweepOptions(study="scale", tracking_uri=tracking, storage=storage)
+    options = setup.SweepOptions(
+        study="scale", tracking_uri=tracking, storage=storage, joined=joined
+    )
     started = time.perf_counter()
     summary = setup.run_sweep(checked, options)
     wall = time.perf_counter() - started
@@ -128,12 +134,50 @@ def run_sweep(config: Path, trials: int, storage: str | None, tracking: str) -> 
     wall_deciles, cpu_deciles = _deciles(wall_gaps), _deciles(cpu_gaps)
     return {
         "trials": sum(summary.states.values()),
+        "this_worker_trials": len(stamps),
         "wall_seconds": round(wall, 1),
         "gap_ms_by_decile": wall_deciles,
         "last_over_second": round(wall_deciles[-1] / wall_deciles[1], 2),
         # CPU time of the orchestrator per trial: what a busy shared disk cannot blur
         "cpu_ms_by_decile": cpu_deciles,
         "cpu_last_over_second": round(cpu_deciles[-1] / cpu_deciles[1], 2),
+    }
+
+
+def run_workers(
+    config: Path, trials: int, storage: str, tracking: str, workers: int
+) -> dict[str, Any]:
+    """`workers` dry-run orchestrators on one study, each its own process (as `hpo worker`
+    on several machines); each one's gaps by decile, and their mean."""
+    command = [sys.executable, __file__, "--join", "--trials", str(trials), "--storage", storage,
+               "--tracking", tracking, "--keep", str(config.parent)]  # fmt: skip
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(workers)
+    ]
+    each = [json.loads(p.communicate()[0]) for p in processes]
+    if any(p.returncode for p in processes):
+        raise RuntimeError(f"a worker failed: exit codes {[p.returncode for p in processes]}")
+    wall = time.perf_counter() - started
+
+    def mean_of(key: str) -> list[float]:
+        return [round(statistics.mean(w[key][i] for w in each), 2) for i in range(10)]
+
+    wall_deciles, cpu_deciles = mean_of("gap_ms_by_decile"), mean_of("cpu_ms_by_decile")
+    return {
+        "workers": workers,
+        "trials": max(w["trials"] for w in each),
+        "trials_by_worker": [w["this_worker_trials"] for w in each],
+        "wall_seconds": round(wall, 1),
+        "trials_per_second": round(max(w["trials"] for w in each) / wall, 2),
+        "gap_ms_by_decile": wall_deciles,
+        "last_over_second": round(wall_deciles[-1] / wall_deciles[1], 2),
+        "cpu_ms_by_decile": cpu_deciles,
+        "cpu_last_over_second": round(cpu_deciles[-1] / cpu_deciles[1], 2),
+        "by_worker": [
+            {k: w[k] for k in ("gap_ms_by_decile", "cpu_ms_by_decile", "last_over_second")}
+            for w in each
+        ],
     }
 
 
@@ -218,7 +262,19 @@ def main() -> None:
     parser.add_argument(
         "--reads-only", action="store_true", help="time the reads of the sweep kept in --keep"
     )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="postgres: orchestrators on the study (hpo worker)"
+    )
+    # internal: one of --workers, run by this script (the databases and server are the caller's)
+    parser.add_argument("--join", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--storage", help=argparse.SUPPRESS)
+    parser.add_argument("--tracking", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.join:
+        config = Path(args.keep) / "scale.yaml"
+        os.chdir(config.parent)
+        print(json.dumps(run_sweep(config, args.trials, args.storage, args.tracking, joined=True)))
+        return
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="hpo-scale-")).resolve()
     tmp.mkdir(parents=True, exist_ok=True)
     config = tmp / "scale.yaml"
@@ -235,7 +291,9 @@ def main() -> None:
             storage: str | None = f"{PG}/{base}_ledger"
         else:
             tracking, storage = f"sqlite:///{tmp / 'mlflow.db'}", None
-        if not args.reads_only:
+        if not args.reads_only and storage is not None and args.workers > 1:
+            results.update(run_workers(config, args.trials, storage, tracking, args.workers))
+        elif not args.reads_only:
             results.update(run_sweep(config, args.trials, storage, tracking))
         if args.reads or args.reads_only:
             results["read_seconds"] = time_reads(config, tracking, storage)

@@ -145,6 +145,32 @@ def test_importance_plots_and_pareto_from_plain_values(tmp_path: Path) -> None:
     assert history.best_so_far([0.2, None, 0.1, 0.5], "maximize") == [0.2, 0.2, 0.2, 0.5]
 
 
+def test_slice_dots_are_coloured_by_their_sweep_trial_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sample of a big sweep (numbers with gaps) is drawn from a study of the sample alone;
+    each dot still carries its sweep trial number, on one scale up to the last trial."""
+    numbers = [3, 40, 41, 977, 9_999]
+    values = [0.1, 0.5, 0.4, 0.9, 0.7]
+    axes = plots.build_axes([{"lr": str(v / 10), "units": str(int(v * 100))} for v in values])
+    figures = []
+
+    def keep(fig):  # the figure as drawn, before it becomes pixels
+        figures.append(fig)
+        return np.ones((10, 10, 4))
+
+    monkeypatch.setattr(plots, "_rendered", keep)
+    plots.plot_slices(tmp_path / "s.png", axes, values, numbers, "f1")
+    from matplotlib.collections import PathCollection
+
+    dots = [c for fig in figures for ax in fig.axes for c in ax.collections]
+    coloured = [c for c in dots if isinstance(c, PathCollection) and c.get_array() is not None]
+    assert len(coloured) == 2  # one per parameter
+    for collection in coloured:
+        assert sorted(collection.get_array().tolist()) == numbers
+        assert collection.get_clim() == (0, 9_999)
+
+
 def test_per_class_scores_from_a_confusion_matrix() -> None:
     scores = plots.per_class_scores(np.array([[3, 1], [0, 0]]))
     assert scores["precision"] == [1.0, 0.0] and scores["recall"] == [0.75, 0.0]

@@ -179,8 +179,13 @@ def plot_slices(
     metric: str,
 ) -> Path:
     """Optuna's slice plots (the objective against each parameter alone), in rows of at most
-    `SLICES_PER_ROW`: Optuna draws them all in one row, unreadable past a handful."""
-    study = trials_study(axes, values, "maximize", trial_numbers)
+    `SLICES_PER_ROW`: Optuna draws them all in one row, unreadable past a handful.
+
+    The study holds only the trials drawn, numbered by position (a sample of 1,000 from a
+    10,000-trial sweep would otherwise need 9,000 placeholder trials, ~1 s); each dot's colour
+    is then set back to its sweep trial number."""
+    study = trials_study(axes, values, "maximize")
+    sweep_numbers = np.asarray(trial_numbers)
     names = sorted(a.name for a in axes)
     n_rows = max(math.ceil(len(names) / SLICES_PER_ROW), 1)
     rows = [list(row) for row in np.array_split(names, n_rows)]  # no lone parameter in a row
@@ -195,6 +200,10 @@ def plot_slices(
             for ax in np.atleast_1d(drawn).flat:
                 ax.set_title("")
                 for dots in ax.collections:  # one colour scale (trial number) for every slice
+                    positions = dots.get_array()
+                    if positions is None:  # Optuna's infeasible trials: one grey
+                        continue
+                    dots.set_array(sweep_numbers[np.asarray(positions, dtype=int)])
                     dots.set_clim(0, last)
             images.append(_rendered(fig))
     return _stacked(images, path)
