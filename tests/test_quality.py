@@ -42,3 +42,28 @@ def test_mypy() -> None:
 def test_cli_start_up_imports_no_heavy_library() -> None:
     heavy = ("tensorflow", "keras", "mlflow", "optuna", "sklearn", "pandas")
     assert modules_loaded_by("import hpo.cli", heavy) == []
+
+
+def test_the_executable_freezes_what_the_command_left_before_it_exits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`hpo` (hpo.cli.main.run) spares the exit the collector's last walk over every object
+    the command left (1.2-1.4 s after a 10,000-trial report): they are frozen first."""
+    import gc
+    import sys
+    from importlib.metadata import entry_points
+
+    from hpo.cli.main import run
+
+    assert [e.value for e in entry_points(group="console_scripts", name="hpo")] == [
+        "hpo.cli.main:run"
+    ]
+    monkeypatch.setattr(sys, "argv", ["hpo", "--version"])
+    before = gc.get_freeze_count()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            run()
+        assert exited.value.code == 0
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

@@ -1,5 +1,5 @@
 """`python -m hpo.cli` runs the command line (tests and benchmarks start it this way)."""
 
-from hpo.cli.main import main
+from hpo.cli.main import run
 
-main()
+run()
