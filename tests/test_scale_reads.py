@@ -107,6 +107,23 @@ def test_promote_reads_only_trials_with_a_model_when_they_settle_it(
     assert sweep.loaded is not None
 
 
+def test_promote_without_any_model_says_so_from_one_page(tmp_path: Path) -> None:
+    """No trial has a model and nothing is to be met: the best completed trial is enough to
+    say why (no model, no such metric, no completed trial); no run is read beyond it."""
+    from hpo.deploy.promote import _select
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker, exp_id, sweep_id = _new_sweep(uri, "nomodel")
+    for number, f1 in enumerate((0.4, 0.9, 0.6)):
+        run_id = tracker.start_trial(exp_id, sweep_id, number, {"units": number}, {})
+        tracker.finish_trial(run_id, "COMPLETE", metrics={"f1": f1}, history={})
+    for metric, error in (("f1", "has a logged model"), ("recall", "no trial has metric")):
+        sweep = open_sweep("nomodel", "s", uri)
+        with pytest.raises(Exception, match=error):
+            _select(sweep, metric, [])
+        assert sweep.loaded is None  # every run was never read
+
+
 def test_searches_run_without_the_cyclic_collector(store: str) -> None:
     """A search makes many short-lived objects; Python's cyclic collector walking the heap
     after each batch of them more than doubled the time to read 10,000 runs."""
