@@ -164,12 +164,13 @@ def run_workers(
         return [round(statistics.mean(w[key][i] for w in each), 2) for i in range(10)]
 
     wall_deciles, cpu_deciles = mean_of("gap_ms_by_decile"), mean_of("cpu_ms_by_decile")
+    trials = max(w["trials"] for w in each)  # the study's, as the last worker out saw it
     return {
         "workers": workers,
-        "trials": max(w["trials"] for w in each),
+        "trials": trials,
         "trials_by_worker": [w["this_worker_trials"] for w in each],
         "wall_seconds": round(wall, 1),
-        "trials_per_second": round(max(w["trials"] for w in each) / wall, 2),
+        "trials_per_second": round(trials / wall, 2),
         "gap_ms_by_decile": wall_deciles,
         "last_over_second": round(wall_deciles[-1] / wall_deciles[1], 2),
         "cpu_ms_by_decile": cpu_deciles,

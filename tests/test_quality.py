@@ -48,7 +48,7 @@ def test_the_executable_freezes_what_the_command_left_before_it_exits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`hpo` (hpo.cli.main.run) spares the exit the collector's last walk over every object
-    the command left (1.2-1.4 s after a 10,000-trial report): they are frozen first."""
+    the command left (1.2-1.8 s after a 10,000-trial report): they are frozen first."""
     import gc
     import sys
     from importlib.metadata import entry_points

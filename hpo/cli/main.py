@@ -28,7 +28,7 @@ def run() -> None:
     """The `hpo` executable: the command, then a quick exit.
 
     On its way out Python's cyclic garbage collector walks every object the command left
-    (436,000 after a report of 10,000 trials: 1.2-1.4 s of a 15 s command) only to free memory
+    (436,000 after a report of 10,000 trials: 1.2-1.8 s of a 15 s command) only to free memory
     the OS takes back anyway; freezing them first skips that walk. atexit handlers, threads
     and files closed by their owners are unaffected (docs/benchmarks.md, reads at 10,000).
     """
