@@ -182,12 +182,22 @@ def _finish(process: subprocess.Popen[str], timeout: float = 180) -> dict[str, A
     return dict(json.loads(stdout))
 
 
-def _study(databases: tuple[str, str], study: str) -> Any:
+def _trials(databases: tuple[str, str], study: str) -> list[Any]:
+    """The study's trials, read on a connection closed before returning: an RDBStorage left
+    to the garbage collector keeps its pooled connection open, and a test polling every 0.3 s
+    ran the server out of its 100 clients in CI."""
     import optuna
+    from sqlalchemy.pool import NullPool
 
     from hpo.urls import with_driver
 
-    return optuna.load_study(study_name=study, storage=with_driver(databases[0]))
+    storage = optuna.storages.RDBStorage(
+        with_driver(databases[0]), engine_kwargs={"poolclass": NullPool}
+    )
+    try:
+        return optuna.load_study(study_name=study, storage=storage).get_trials()
+    finally:
+        storage.engine.dispose()
 
 
 def _runs(server: str, experiment: str = "tiny") -> tuple[list[Any], list[Any]]:
@@ -219,7 +229,7 @@ def test_three_workers_evaluate_a_grid_exactly_once(databases, mlflow_server, tm
     assert sum(o["worker_trials"] for o in outputs) == 12
     assert len({o["sweep_run_id"] for o in outputs}) == 1
 
-    trials = _study(databases, "grid3").get_trials()
+    trials = _trials(databases, "grid3")
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert len(complete) == 12 and len(trials) == 12
     assert len({tuple(sorted(t.params.items())) for t in complete}) == 12  # no duplicates
@@ -280,7 +290,7 @@ def test_a_killed_worker_loses_nothing(databases, mlflow_server, tmp_path):
     output = _finish(survivor)
 
     dead = int(run.data.tags["hpo.trial"])
-    trials = {t.number: t for t in _study(databases, "kill1").get_trials()}
+    trials = {t.number: t for t in _trials(databases, "kill1")}
     assert trials[dead].state.name == "FAIL"
     retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == dead]
     assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
@@ -385,7 +395,7 @@ def _wait_for_a_finished_and_a_running_trial(
     def seen() -> bool:
         assert worker.poll() is None, worker.communicate()[1][-3000:]
         try:
-            states = [t.state.name for t in _study(databases, study).get_trials()]
+            states = [t.state.name for t in _trials(databases, study)]
         except KeyError:  # the study does not exist yet
             return False
         return "COMPLETE" in states and "RUNNING" in states
@@ -500,7 +510,7 @@ def test_a_worker_rides_out_a_database_restart(databases, proxy, tmp_path):
         assert "Traceback" not in stderr
         assert json.loads(stdout)["states"]["COMPLETE"] == budget
 
-        trials = _study(databases, "outage1").get_trials()
+        trials = _trials(databases, "outage1")
         complete = [t for t in trials if t.state.name == "COMPLETE"]
         assert len(complete) == budget
         assert all(t.user_attrs.get("hpo.metrics", {}).get("f1") is not None for t in complete)
@@ -528,7 +538,7 @@ def test_a_worker_gives_up_clearly_and_loses_nothing(databases, mlflow_server, p
     assert len(errors) == 1 and "gave up after 3 s" in errors[0], stderr[-3000:]
     assert "resume" in errors[0]
     # nothing half-written counts as complete: every COMPLETE trial has its metrics
-    trials = _study(databases, "outage2").get_trials()
+    trials = _trials(databases, "outage2")
     for trial in trials:
         if trial.state.name == "COMPLETE":
             assert trial.user_attrs["hpo.metrics"]["f1"] == pytest.approx(trial.value)
@@ -538,7 +548,7 @@ def test_a_worker_gives_up_clearly_and_loses_nothing(databases, mlflow_server, p
     resumed = _worker(config, "outage2", (ledger_url, ""), mlflow_server)
     output = _finish(resumed)
     assert output["states"]["COMPLETE"] == budget
-    trials = _study(databases, "outage2").get_trials()
+    trials = _trials(databases, "outage2")
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
     sweeps, runs = _runs(mlflow_server)
     assert [s.info.status for s in _of_study(sweeps, "outage2")] == ["FINISHED"]
