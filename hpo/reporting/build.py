@@ -12,53 +12,20 @@ import json
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpo.reporting import rules, sample
+from hpo.reporting import parameters, rules
 from hpo.reporting.best_trial import BestTrial
-from hpo.reporting.html import Figure, Table
+from hpo.reporting.helper import ReportHelper, answer_or, read_in_two
+from hpo.reporting.html import Table
+from hpo.reporting.page import Page, Report
 
 REPORT_ARTIFACT_DIR = "report"
 HTML_FILE = "report.html"
 JSON_FILE = "report.json"
-
-
-@dataclass
-class Report:
-    folder: Path
-    files: list[str] = field(default_factory=list)  # names inside `folder`
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # pictures not drawn, and why
-    seconds: float = 0.0
-
-
-@dataclass
-class _Page:
-    """What the page collects while the pictures are drawn; a failed picture becomes a note."""
-
-    report: Report
-    figures: list[Figure] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-
-    def attempt(self, what: str, draw: Callable[[], Any]) -> Any:
-        try:
-            return draw()
-        except Exception as err:  # a picture must never cost the whole report
-            self.report.notes.append(f"{what}: {type(err).__name__}: {str(err).splitlines()[0:1]}")
-            return None
-
-    def add(self, name: str, title: str, caption: str, draw: Callable[[Path], Any]) -> None:
-        path = self.report.folder / name
-        if self.attempt(title, lambda: draw(path)) is not None:
-            self.figures.append(Figure(title, path, caption))
-            self.report.files.append(name)
-
-    def note(self, text: str) -> None:
-        self.report.notes.append(text)
 
 
 def _finite(value: float | None) -> float | None:
@@ -73,15 +40,17 @@ def build_report(
     experiment: str = "",
     with_model: bool = True,
     trust_model: bool = False,
+    helper: ReportHelper | None = None,
 ) -> Report:
-    """Write every picture, report.html and report.json for one sweep (a SweepView)."""
+    """Write every picture, report.html and report.json for one sweep (a SweepView);
+    `helper` (reporting/helper.py) fits the importances while this process draws."""
     from hpo.reporting.html import render
 
     started = time.perf_counter()
     _quiet_libraries()
     output.mkdir(parents=True, exist_ok=True)
     report = Report(output)
-    page = _Page(report)
+    page = Page(report)
     info = sweep.info
     objectives = sweep.objectives
     metric, direction = objectives[0].metric, objectives[0].direction
@@ -100,11 +69,25 @@ def build_report(
     space = sweep.space  # read once from config.yaml by open_sweep
     if not space:  # an old sweep without config.yaml: read the params as they are
         page.note("search space unknown (no readable config.yaml): ranges not checked")
+    picked = parameters.sampled(records, values, space, direction)
+    asked = -1  # the helper fits fANOVA while the history is drawn
+    if helper is not None and picked is not None:
+        asked = helper.ask("importances", picked.fitted.axes, picked.fitted.values, direction)
     if any(v is not None for v in values):
         _history(page, sweep, records, values, metric, direction, tracking_uri)
     else:
         page.note("no completed trial with a finite objective: nothing to plot")
-    importances = _parameter_pictures(page, records, values, space, metric, direction)
+    importances: dict[str, float] = {}
+    if picked is not None:
+        importances = parameters.parameter_pictures(
+            page,
+            picked,
+            metric,
+            direction,
+            lambda: answer_or(
+                helper, asked, lambda: parameters.importances_here(picked, direction)
+            ),
+        )
     if sweep.multi_objective:
         page.attempt("Pareto front", lambda: _pareto(page, sweep))
 
@@ -169,7 +152,7 @@ def build_report(
 
 
 def _start_best_trial(
-    page: _Page, best_record: Any, tracking_uri: str, with_model: bool, trust_model: bool
+    page: Page, best_record: Any, tracking_uri: str, with_model: bool, trust_model: bool
 ) -> BestTrial | Future[BestTrial] | None:
     """The best trial's confusion matrix as logged with it; only sweeps from before that need
     the best model evaluated (TensorFlow import ~4 s), started here to run beside the plots."""
@@ -194,13 +177,13 @@ def _start_best_trial(
     return evaluation
 
 
-def _finish(page: _Page, evaluation: Future[BestTrial]) -> BestTrial | None:
+def _finish(page: Page, evaluation: Future[BestTrial]) -> BestTrial | None:
     best: BestTrial | None = page.attempt("confusion matrix", evaluation.result)
     return best
 
 
 def _history(
-    page: _Page,
+    page: Page,
     sweep: Any,
     records: Sequence[Any],
     values: Sequence[float | None],
@@ -241,71 +224,7 @@ def _history(
     )
 
 
-def _parameter_pictures(
-    page: _Page,
-    records: Sequence[Any],
-    values: Sequence[float | None],
-    space: dict[str, Any],
-    metric: str,
-    direction: str,
-) -> dict[str, float]:
-    """Parallel coordinates, importance, slices and contour of the completed trials; returns
-    the fANOVA importances (most important first)."""
-    from hpo.reporting import plots
-
-    axes = plots.build_axes([r.params for r in records], space)
-    complete = [i for i, v in enumerate(values) if v is not None]
-    if not axes or not complete:
-        return {}
-    # thousands of trials: the pictures draw a sample, fANOVA fits another (reporting/sample.py)
-    shown = sample.Picked.for_pictures(axes, values, complete, direction)
-    f_axes, f_values = (fitted := sample.Picked.uniform(axes, values, complete)).axes, fitted.values
-    sampled = sample.caption(len(shown.values), len(complete))
-    c_axes, c_values = shown.axes, shown.values
-    c_numbers = [records[i].trial for i in shown.positions]
-    page.add(
-        "parallel_coordinates.png",
-        "Parallel coordinates",
-        "each line is a completed trial; colour is the objective" + sampled,
-        lambda p: plots.plot_parallel(p, c_axes, c_values, metric, direction),
-    )
-    importances: dict[str, float] = (
-        page.attempt(
-            "parameter importance", lambda: plots.param_importances(f_axes, f_values, direction)
-        )
-        or {}
-    )
-    if importances:
-        page.add(
-            "param_importance.png",
-            "Parameter importance",
-            "fANOVA (optuna.importance) on the completed trials"
-            + (f" (a uniform sample of {len(f_values)})" if len(f_values) < len(complete) else ""),
-            lambda p: plots.plot_importance(p, importances, metric),
-        )
-    else:
-        page.note("parameter importance: needs at least 2 completed trials")
-    page.add(
-        "slices.png",
-        "Slice plots",
-        "the objective against each parameter; colour is the trial number" + sampled,
-        lambda p: plots.plot_slices(p, c_axes, c_values, c_numbers, metric),
-    )
-    ranked = [a for name in importances for a in c_axes if a.name == name]
-    ranked += [a for a in c_axes if a not in ranked]
-    if len(ranked) >= 2:
-        page.add(
-            "contour.png",
-            "Contour of the two most important parameters",
-            f"{ranked[0].name} and {ranked[1].name}",
-            lambda p: plots.plot_contour(p, ranked[0], ranked[1], c_values, metric, direction),
-        )
-    else:
-        page.note("contour: needs two searched parameters")
-    return importances
-
-
-def _pareto(page: _Page, sweep: Any) -> None:
+def _pareto(page: Page, sweep: Any) -> None:
     from hpo.reporting import plots
 
     first, second = sweep.objectives[0], sweep.objectives[1]
@@ -331,7 +250,7 @@ def _pareto(page: _Page, sweep: Any) -> None:
     )
 
 
-def _best_trial_pictures(page: _Page, best: BestTrial, tracking_uri: str) -> None:
+def _best_trial_pictures(page: Page, best: BestTrial, tracking_uri: str) -> None:
     from hpo.reporting import curves, plots
 
     title = f"best trial {best.trial}, validation split"
@@ -368,15 +287,33 @@ def write_report(
     with_model: bool = True,
     trust_model: bool = False,
 ) -> Report:
-    """`hpo report`: the report of one sweep (default: the latest) in `output`."""
-    from hpo.tracking.store import resolve_tracking_uri
-    from hpo.tracking.sweeps import open_sweep
+    """`hpo report`: the report of one sweep (default: the latest) in `output`.
 
-    uri = resolve_tracking_uri(tracking_uri, None)
-    sweep = open_sweep(experiment, study, uri)
-    return build_report(
-        sweep, output, uri, experiment=experiment, with_model=with_model, trust_model=trust_model
-    )
+    A helper process starts first, to load MLflow while this one opens the sweep; it then
+    reads half of a big sweep's trial runs and fits the importances (reporting/helper.py).
+    """
+    from hpo.tracking.store import existing_tracking_uri
+
+    uri = existing_tracking_uri(tracking_uri)  # the helper must not create a store
+    helper = ReportHelper.start(uri)  # before MLflow loads here (~1.2 s)
+    try:
+        from hpo.tracking.sweeps import open_sweep
+
+        sweep = open_sweep(experiment, study, uri)
+        if helper is not None:
+            read_in_two(sweep, helper, uri)
+        return build_report(
+            sweep,
+            output,
+            uri,
+            experiment=experiment,
+            with_model=with_model,
+            trust_model=trust_model,
+            helper=helper,
+        )
+    finally:
+        if helper is not None:
+            helper.close()
 
 
 def log_sweep_report(

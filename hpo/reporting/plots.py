@@ -124,10 +124,16 @@ def plot_history(
 
 
 def plot_parallel(
-    path: Path, axes: Sequence[Axis], values: Sequence[float | None], metric: str, direction: str
+    path: Path,
+    axes: Sequence[Axis],
+    values: Sequence[float | None],
+    metric: str,
+    direction: str,
+    study: Any = None,
 ) -> Path:
-    """Optuna's parallel coordinates: one line per completed trial, coloured by the objective."""
-    study = trials_study(axes, values, direction)
+    """Optuna's parallel coordinates: one line per completed trial, coloured by the objective.
+    `study`: `trials_study(axes, values, direction)` if the caller has it already."""
+    study = study or trials_study(axes, values, direction)
     width = max(8.0, 1.3 * (len(axes) + 1))
     with _optuna_style(**{"figure.figsize": (width, 5.0)}) as optuna_plots:
         ax = optuna_plots.plot_parallel_coordinate(study, target_name=metric)
@@ -137,38 +143,25 @@ def plot_parallel(
         return _save(ax.figure, path)
 
 
-def _precomputed(importances: Mapping[str, float]) -> Any:
-    """An Optuna importance evaluator that returns numbers already computed
-    (`param_importances`): the picture shows what report.json says, and fANOVA runs once."""
-    from optuna.importance import BaseImportanceEvaluator
-
-    class Precomputed(BaseImportanceEvaluator):
-        def evaluate(
-            self, study: Any, params: Any = None, *, target: Any = None
-        ) -> dict[str, float]:
-            return dict(importances)
-
-    return Precomputed()
-
-
 def plot_importance(path: Path, importances: Mapping[str, float], metric: str) -> Path:
-    """Optuna's importance bars for fANOVA numbers (most important on top)."""
-    import optuna
-
-    # the bars come from the evaluator; the study only has to hold one scored trial
-    study = optuna.create_study()
-    study.add_trial(optuna.trial.create_trial(value=0.0))
-    height = 1.6 + 0.45 * max(len(importances), 1)
-    with _optuna_style(**{"figure.figsize": (8.0, height)}) as optuna_plots:
-        ax = optuna_plots.plot_param_importances(
-            study, evaluator=_precomputed(importances), target_name=metric
-        )
+    """Importance bars as Optuna draws them (ggplot style, most important on top, labelled
+    to two decimals or "<0.01"). Drawn here, not with Optuna's function: that one imports
+    `optuna.importance` and so scikit-learn (~1 s) only to draw numbers already computed."""
+    plt = _plt()
+    names = list(importances)[::-1]  # barh draws bottom up
+    values = [float(importances[n]) for n in names]
+    height = 1.6 + 0.45 * max(len(names), 1)
+    with plt.rc_context({**_STYLE, "figure.figsize": (8.0, height)}), plt.style.context("ggplot"):
+        fig, ax = plt.subplots()
+        ax.barh(range(len(names)), values, height=0.8, color=plt.get_cmap("tab20c")(0))
+        for row, value in enumerate(values):
+            ax.text(value, row, f"{value:.2f}" if value >= 0.01 else "<0.01", va="center")
+        ax.set_yticks(range(len(names)), names)
         ax.set_title("Parameter importance (fANOVA)", loc="left")
-        if ax.get_legend() is not None:  # one objective: the legend only repeats the metric
-            ax.get_legend().remove()
         ax.set_xlabel(f"importance for {metric} (sums to 1)")
+        ax.set_ylabel("Hyperparameter")
         ax.set_xlim(0, 1.1)
-        return _save(ax.figure, path)
+        return _save(fig, path)
 
 
 def plot_slices(
@@ -177,14 +170,16 @@ def plot_slices(
     values: Sequence[float | None],
     trial_numbers: Sequence[int],
     metric: str,
+    study: Any = None,
 ) -> Path:
     """Optuna's slice plots (the objective against each parameter alone), in rows of at most
     `SLICES_PER_ROW`: Optuna draws them all in one row, unreadable past a handful.
 
     The study holds only the trials drawn, numbered by position (a sample of 1,000 from a
     10,000-trial sweep would otherwise need 9,000 placeholder trials, ~1 s); each dot's colour
-    is then set back to its sweep trial number."""
-    study = trials_study(axes, values, "maximize")
+    is then set back to its sweep trial number. `study`: `trials_study(axes, values, ...)`
+    if the caller has it already (either direction: slices do not rank)."""
+    study = study or trials_study(axes, values, "maximize")
     sweep_numbers = np.asarray(trial_numbers)
     names = sorted(a.name for a in axes)
     n_rows = max(math.ceil(len(names) / SLICES_PER_ROW), 1)
@@ -240,9 +235,11 @@ def plot_contour(
     values: Sequence[float | None],
     metric: str,
     direction: str = "maximize",
+    study: Any = None,
 ) -> Path:
-    """Optuna's contour of the objective over two parameters (the two most important)."""
-    study = trials_study([x_axis, y_axis], values, direction)
+    """Optuna's contour of the objective over two parameters (the two most important).
+    `study`: one of the same trials with these two parameters and maybe others."""
+    study = study or trials_study([x_axis, y_axis], values, direction)
     with _optuna_style(**{"figure.figsize": (7.5, 5.8)}) as optuna_plots:
         ax = optuna_plots.plot_contour(study, params=[x_axis.name, y_axis.name], target_name=metric)
         ax.set_title(f"{metric} over {x_axis.name} and {y_axis.name}")

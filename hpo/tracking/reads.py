@@ -117,14 +117,38 @@ class RunReads:
         )
         return _sweep_info(runs[0]) if runs else None
 
-    def trials(self, experiment_id: str, sweep_run_id: str) -> list[TrialRecord]:
+    def trials(
+        self,
+        experiment_id: str,
+        sweep_run_id: str,
+        *,
+        since_ms: int | None = None,
+        before_ms: int | None = None,
+    ) -> list[TrialRecord]:
+        """The sweep's trial runs (those started in [since_ms, before_ms) when given: two
+        such reads of a big sweep can run side by side, reporting/helper.py)."""
         runs = self.client.search_runs(
             [experiment_id],
-            filter_string=f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}'",
+            filter_string=f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}'"
+            + _started(since_ms, before_ms),
             max_results=50000,
         )
         records = [_trial_record(run) for run in runs if _is_trial(run)]
-        return sorted(records, key=lambda r: r.trial)
+        # trial number, then the latest run first: the same list however the runs were read
+        return sorted(records, key=lambda r: (r.trial, -r.start_time, r.run_id))
+
+    def latest_trial(self, experiment_id: str, sweep_run_id: str) -> TrialRecord | None:
+        """The sweep's last started trial run: its number tells the sweep's size (one row)."""
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=(
+                f"tags.`{schema.PARENT_RUN_ID}` = '{sweep_run_id}' "
+                f"and tags.`{schema.KIND}` = '{schema.KIND_TRIAL}'"
+            ),
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        return _trial_record(runs[0]) if runs else None
 
     def ranked_trials(
         self,
@@ -266,6 +290,12 @@ def trial_run_id(
         order_by=["attributes.start_time DESC"],
     )
     return str(runs[0].info.run_id) if runs else None
+
+
+def _started(since_ms: int | None, before_ms: int | None) -> str:
+    """Filter terms for runs started in [since_ms, before_ms) (either end may be open)."""
+    ends = ((">=", since_ms), ("<", before_ms))
+    return "".join(f" and attributes.start_time {op} {ms}" for op, ms in ends if ms is not None)
 
 
 def _trial_number(tags: Mapping[str, str]) -> int | None:
