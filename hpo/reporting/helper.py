@@ -67,8 +67,6 @@ def serve(connection: Connection, tracking_uri: str) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         _reads(tracking_uri)  # MLflow loads while the other process opens the sweep
-        if not connection.poll(0):  # no read waiting (a small sweep): load fANOVA's imports
-            import optuna.importance  # noqa: F401
         while (request := connection.recv()) is not None:
             job, args = request
             try:
