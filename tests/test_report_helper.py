@@ -71,7 +71,7 @@ def test_two_halves_read_by_two_processes_are_the_whole_sweep(store: str, split_
     helper = ReportHelper.start(store)
     assert helper is not None
     try:
-        read_in_two(sweep, helper, store)
+        read_in_two(sweep, helper)
     finally:
         helper.close()
     assert helper.done == ["trials"]  # the helper read its half
@@ -148,3 +148,15 @@ def test_a_script_without_a_main_guard_is_not_run_again_by_the_helper(
     assert done.returncode == 0, done.stderr[-3000:]
     assert marks.read_text() == "ran\n"
     assert (tmp_path / "out" / "report.json").exists()
+
+
+def test_the_store_uri_reaches_the_helper_on_its_pipe_not_its_command_line() -> None:
+    """`ps` shows every process's arguments to every user; a tracking URI may hold a password.
+    (The other tests show the URI on the pipe reaches the helper: it reads that store.)"""
+    helper = ReportHelper.start("postgresql://bob:s3cret-pw@127.0.0.1:1/none")
+    assert helper is not None
+    try:
+        assert not any("s3cret" in str(arg) for arg in helper.process.args)  # type: ignore[union-attr]
+    finally:
+        helper.close()  # it is still trying that store: killed at once
+    assert helper.process.poll() is not None

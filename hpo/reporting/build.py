@@ -301,7 +301,7 @@ def write_report(
 
         sweep = open_sweep(experiment, study, uri)
         if helper is not None:
-            read_in_two(sweep, helper, uri)
+            read_in_two(sweep, helper)
         return build_report(
             sweep,
             output,

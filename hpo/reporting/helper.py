@@ -31,46 +31,34 @@ class HelperFailed(RuntimeError):
     """The helper could not answer (its error, or it is gone): do the job here."""
 
 
-def _read_trials(tracking_uri: str, experiment_id: str, sweep_run_id: str, since_ms: int) -> Any:
-    return _reads(tracking_uri).trials(experiment_id, sweep_run_id, since_ms=since_ms)
-
-
-_READS: dict[str, Any] = {}
-
-
-def _reads(tracking_uri: str) -> Any:
-    """One RunReads per store in the helper (opening a store costs ~0.5 s)."""
-    if tracking_uri not in _READS:
-        from hpo.tracking.reads import RunReads, mlflow_client
-
-        _READS[tracking_uri] = RunReads(mlflow_client(tracking_uri))
-    return _READS[tracking_uri]
-
-
 def _importances(axes: Sequence[Any], values: Sequence[float | None], direction: str) -> Any:
     from hpo.reporting.axes import param_importances
 
     return param_importances(axes, values, direction)
 
 
-JOBS: dict[str, Callable[..., Any]] = {"trials": _read_trials, "importances": _importances}
-
-
-def serve(connection: Connection, tracking_uri: str) -> None:
-    """The helper's loop: answer `(job, args)` requests with `(ok, result or error)` until
-    `None` or this process's end (the pipe closes)."""
+def serve(connection: Connection) -> None:
+    """The helper's loop: the store's URI first (on the pipe, never in argv: `ps` shows
+    argv, and a URI may hold a password), then `(job, args)` requests answered with
+    `(ok, result or error)` until `None` or the other end closes."""
     import logging
     import warnings
 
-    warnings.filterwarnings("ignore")  # this process's own stderr says what matters
+    warnings.filterwarnings("ignore")  # the report process's own stderr says what matters
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        _reads(tracking_uri)  # MLflow loads while the other process opens the sweep
+        tracking_uri = connection.recv()
+        from hpo.tracking.reads import RunReads, mlflow_client  # MLflow loads meanwhile here
+
+        reads = RunReads(mlflow_client(tracking_uri))
+        jobs: dict[str, Callable[..., Any]] = {
+            "trials": lambda exp, sweep, since: reads.trials(exp, sweep, since_ms=since),
+            "importances": _importances,
+        }
         while (request := connection.recv()) is not None:
             job, args = request
             try:
-                connection.send((True, JOBS[job](*args)))
+                connection.send((True, jobs[job](*args)))
             except Exception as err:
                 connection.send((False, f"{type(err).__name__}: {err}"))
     except (EOFError, KeyboardInterrupt, BrokenPipeError):
@@ -79,6 +67,8 @@ def serve(connection: Connection, tracking_uri: str) -> None:
 
 @dataclass
 class ReportHelper:
+    """This process's end of the helper: jobs sent, answers received in order."""
+
     process: subprocess.Popen[bytes]
     connection: Connection
     sent: list[str] = field(default_factory=list)  # the jobs asked, in order
@@ -95,17 +85,16 @@ class ReportHelper:
         threads and database connections. The two ends talk over a socket pair.
         """
         ours, theirs = multiprocessing.Pipe()
-        root = str(Path(__file__).resolve().parents[2])  # where `hpo` is importable from
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno()), tracking_uri],
+                [sys.executable, "-m", __name__, str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,  # it fails quietly: this process does the job
-                env={**os.environ, "PYTHONPATH": path},
+                env=_importable_env(),
             )
+            ours.send(tracking_uri)
         except (OSError, ValueError):  # e.g. no process left to start: work alone
             ours.close()
             return None
@@ -153,7 +142,21 @@ class ReportHelper:
         self.connection.close()
 
 
-def read_in_two(sweep: Any, helper: ReportHelper, tracking_uri: str) -> None:
+def _importable_env() -> dict[str, str]:
+    """This environment, with the folder `hpo` was imported from on PYTHONPATH unless it is
+    a site-packages folder (already on the path; ahead of the standard library it could
+    shadow it): a notebook that put a checkout on `sys.path` has a helper that finds it."""
+    import site
+
+    root = str(Path(__file__).resolve().parents[2])
+    known = {str(Path(p).resolve()) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    if root in known:
+        return dict(os.environ)
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def read_in_two(sweep: Any, helper: ReportHelper) -> None:
     """Read a big sweep's trial runs into `sweep.loaded` in two halves at once: the runs
     started before the middle of the sweep's time here, the others in the helper. Any split
     gives every run exactly once; a sweep that paused for long just splits unevenly."""
@@ -162,18 +165,14 @@ def read_in_two(sweep: Any, helper: ReportHelper, tracking_uri: str) -> None:
     if latest is None or latest.trial + 1 < SPLIT_TRIALS:
         return  # small: one read (sweep.records, on first use)
     middle = (info.start_time + latest.start_time) // 2
-    ticket = helper.ask("trials", tracking_uri, info.experiment_id, info.run_id, middle)
+    from hpo.tracking.reads import trial_order
+
+    ticket = helper.ask("trials", info.experiment_id, info.run_id, middle)
     first = reads.trials(info.experiment_id, info.run_id, before_ms=middle)
     second = answer_or(
         helper, ticket, lambda: reads.trials(info.experiment_id, info.run_id, since_ms=middle)
     )
     sweep.loaded = sorted(first + second, key=trial_order)
-
-
-def trial_order(record: Any) -> tuple[int, int, str]:
-    """Trial number, then the latest run first (MLflow's own order): the same list however
-    the runs were read."""
-    return (record.trial, -record.start_time, record.run_id)
 
 
 def answer_or(helper: ReportHelper | None, ticket: int, fallback: Callable[[], Any]) -> Any:
@@ -194,10 +193,9 @@ __all__ = [
     "answer_or",
     "read_in_two",
     "serve",
-    "trial_order",
 ]
 
 
-if __name__ == "__main__":  # the helper process: `python -m hpo.reporting.helper FD URI`
-    serve(Connection(int(sys.argv[1])), sys.argv[2])
+if __name__ == "__main__":  # the helper process: `python -m hpo.reporting.helper FD`
+    serve(Connection(int(sys.argv[1])))
     os._exit(0)  # nothing to flush: skip the interpreter's teardown (~0.5 s with MLflow)

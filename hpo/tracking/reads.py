@@ -133,9 +133,7 @@ class RunReads:
             + _started(since_ms, before_ms),
             max_results=50000,
         )
-        records = [_trial_record(run) for run in runs if _is_trial(run)]
-        # trial number, then the latest run first: the same list however the runs were read
-        return sorted(records, key=lambda r: (r.trial, -r.start_time, r.run_id))
+        return sorted((_trial_record(run) for run in runs if _is_trial(run)), key=trial_order)
 
     def latest_trial(self, experiment_id: str, sweep_run_id: str) -> TrialRecord | None:
         """The sweep's last started trial run: its number tells the sweep's size (one row)."""
@@ -290,6 +288,12 @@ def trial_run_id(
         order_by=["attributes.start_time DESC"],
     )
     return str(runs[0].info.run_id) if runs else None
+
+
+def trial_order(record: TrialRecord) -> tuple[int, int, str]:
+    """Trial number, then the latest run first (MLflow's own order): the same list however
+    the runs were read (in one piece or in two, reporting/helper.py)."""
+    return (record.trial, -record.start_time, record.run_id)
 
 
 def _started(since_ms: int | None, before_ms: int | None) -> str:
