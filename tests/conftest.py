@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +17,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The Ctrl-C tests send SIGINT to the commands they start. A suite started as a background
+# job of a non-interactive shell (`pytest &`) runs with SIGINT ignored, the commands it
+# starts inherit that, and Ctrl-C would never reach them (seen: `hpo trials` waiting for
+# ever, `hpo run` finishing with exit 0). Each test process (xdist worker) takes it back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def skip_unless_ci(reason: str) -> NoReturn:
