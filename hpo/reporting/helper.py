@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -29,12 +29,6 @@ SPLIT_TRIALS = 2000  # below this a sweep's trial runs are read in one piece (~0
 
 class HelperFailed(RuntimeError):
     """The helper could not answer (its error, or it is gone): do the job here."""
-
-
-def _importances(axes: Sequence[Any], values: Sequence[float | None], direction: str) -> Any:
-    from hpo.reporting.axes import param_importances
-
-    return param_importances(axes, values, direction)
 
 
 def serve(connection: Connection) -> None:
@@ -51,9 +45,11 @@ def serve(connection: Connection) -> None:
         from hpo.tracking.reads import RunReads, mlflow_client  # MLflow loads meanwhile here
 
         reads = RunReads(mlflow_client(tracking_uri))
+        from hpo.reporting.axes import param_importances  # fANOVA's own imports: on first use
+
         jobs: dict[str, Callable[..., Any]] = {
             "trials": lambda exp, sweep, since: reads.trials(exp, sweep, since_ms=since),
-            "importances": _importances,
+            "importances": param_importances,
         }
         while (request := connection.recv()) is not None:
             job, args = request
@@ -177,13 +173,12 @@ def read_in_two(sweep: Any, helper: ReportHelper) -> None:
 
 def answer_or(helper: ReportHelper | None, ticket: int, fallback: Callable[[], Any]) -> Any:
     """The helper's answer to `ticket`, or `fallback()` run here when it has none."""
-    if helper is not None:
-        try:
-            result = helper.answer(ticket)
-        except HelperFailed:
-            return fallback()
-        return result
-    return fallback()
+    if helper is None:
+        return fallback()
+    try:
+        return helper.answer(ticket)
+    except HelperFailed:
+        return fallback()
 
 
 __all__ = [

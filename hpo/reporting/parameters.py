@@ -60,7 +60,7 @@ def parameter_pictures(
     from hpo.reporting.axes import trials_study
 
     shown, fitted = picked.shown, picked.fitted
-    # one study of the drawn trials for all three Optuna pictures (~0.15 s each at 1,000)
+    # one study of the drawn trials for all three Optuna pictures (~0.35 s at 1,000)
     # (if it cannot be built, each picture tries on its own and becomes a note)
     study = page.attempt("trials study", lambda: trials_study(shown.axes, shown.values, direction))
     caption = sample.caption(len(shown.values), picked.complete)

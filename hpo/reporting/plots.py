@@ -133,7 +133,7 @@ def plot_parallel(
 ) -> Path:
     """Optuna's parallel coordinates: one line per completed trial, coloured by the objective.
     `study`: `trials_study(axes, values, direction)` if the caller has it already."""
-    study = study or trials_study(axes, values, direction)
+    study = study if study is not None else trials_study(axes, values, direction)
     width = max(8.0, 1.3 * (len(axes) + 1))
     with _optuna_style(**{"figure.figsize": (width, 5.0)}) as optuna_plots:
         ax = optuna_plots.plot_parallel_coordinate(study, target_name=metric)
@@ -179,7 +179,7 @@ def plot_slices(
     10,000-trial sweep would otherwise need 9,000 placeholder trials, ~1 s); each dot's colour
     is then set back to its sweep trial number. `study`: `trials_study(axes, values, ...)`
     if the caller has it already (either direction: slices do not rank)."""
-    study = study or trials_study(axes, values, "maximize")
+    study = study if study is not None else trials_study(axes, values, "maximize")
     sweep_numbers = np.asarray(trial_numbers)
     names = sorted(a.name for a in axes)
     n_rows = max(math.ceil(len(names) / SLICES_PER_ROW), 1)
@@ -239,7 +239,7 @@ def plot_contour(
 ) -> Path:
     """Optuna's contour of the objective over two parameters (the two most important).
     `study`: one of the same trials with these two parameters and maybe others."""
-    study = study or trials_study([x_axis, y_axis], values, direction)
+    study = study if study is not None else trials_study([x_axis, y_axis], values, direction)
     with _optuna_style(**{"figure.figsize": (7.5, 5.8)}) as optuna_plots:
         ax = optuna_plots.plot_contour(study, params=[x_axis.name, y_axis.name], target_name=metric)
         ax.set_title(f"{metric} over {x_axis.name} and {y_axis.name}")
